@@ -1,0 +1,86 @@
+// TF.js side: backends, loading the graph model, and running artifact-layout tensors.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { loadGraphModel } from '@tensorflow/tfjs-converter';
+
+// The build copies the wasm binaries next to the bundle; resolving against the bundle keeps the site
+// relocatable to any sub-path.
+setWasmPaths(new URL('./tfjs-wasm/', import.meta.url).href);
+
+const TF_DTYPES = { float32: 'float32', int32: 'int32', int64: 'int32' };
+
+// WebGPU is listed only where the browser offers an adapter; its backend is loaded on demand because
+// most visits never use it.
+export async function availableBackends() {
+  const names = ['wasm', 'webgl', 'cpu'];
+  if (navigator.gpu && (await navigator.gpu.requestAdapter().catch(() => null))) {
+    await import('@tensorflow/tfjs-backend-webgpu');
+    names.splice(2, 0, 'webgpu');
+  }
+  return names;
+}
+
+export async function setBackend(name) {
+  if (!(await tf.setBackend(name))) throw new Error(`The ${name} backend does not start in this browser.`);
+  await tf.ready();
+}
+
+export function currentBackend() {
+  return tf.getBackend();
+}
+
+// Bytes fetched for the model files (model.json and weight shards), from the browser's resource timing.
+function downloadedBytes(dirUrl) {
+  const latest = new Map();
+  for (const entry of performance.getEntriesByType('resource')) {
+    if (entry.name.startsWith(dirUrl)) latest.set(entry.name, entry.encodedBodySize);
+  }
+  return [...latest.values()].reduce((a, b) => a + b, 0);
+}
+
+export class TfjsModel {
+  constructor(model, outputNames, bytes) {
+    this.model = model;
+    this.outputNames = outputNames;
+    this.bytes = bytes;
+    // execute() is synchronous and cheaper; models with dynamic ops (control flow) need executeAsync().
+    this.sync = true;
+  }
+
+  static async load(modelJsonUrl, artifact) {
+    const model = await loadGraphModel(modelJsonUrl.href);
+    const dirUrl = new URL('./', modelJsonUrl).href;
+    return new TfjsModel(model, artifact.outputs.map((o) => o.artifact_name), downloadedBytes(dirUrl));
+  }
+
+  // inputs: [{name, data, shape, dtype}] in the artifact's layout. Resolves to {artifact_name: {data, shape}}
+  // once the values are back on the CPU.
+  async run(inputs) {
+    const feeds = {};
+    for (const { name, data, shape, dtype } of inputs) feeds[name] = tf.tensor(data, shape, TF_DTYPES[dtype]);
+    try {
+      const outputs = [].concat(await this.execute(feeds));
+      const values = await Promise.all(outputs.map((t) => t.data()));
+      const result = {};
+      outputs.forEach((t, i) => { result[this.outputNames[i]] = { data: values[i], shape: t.shape }; });
+      tf.dispose(outputs);
+      return result;
+    } finally {
+      tf.dispose(Object.values(feeds));
+    }
+  }
+
+  async execute(feeds) {
+    if (this.sync) {
+      try {
+        return this.model.execute(feeds, this.outputNames);
+      } catch (err) {
+        if (!/executeAsync/.test(err.message)) throw err;
+        this.sync = false;
+      }
+    }
+    return this.model.executeAsync(feeds, this.outputNames);
+  }
+}
