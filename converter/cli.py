@@ -1,0 +1,139 @@
+"""Command line: `python -m converter convert|serve|android-assets ...`.
+
+Imports nothing heavy at module level, so `--help` answers at once; the pipeline (and with it torch,
+TensorFlow, onnx2tf) is imported only when a conversion runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import ConverterError, UsageError
+from .spec import DEFAULT_TOLERANCES, TARGETS
+
+EPILOG = """exit codes: 0 every stage passed; 2 bad usage or input; 3 an artifact failed parity;
+4 a conversion failed (e.g. unsupported ops); 130 interrupted. Details: README.md, "Errors and exit codes"."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 with usage, which matches our "bad usage" code
+        raise UsageError(message, stage="arguments", hint=f"see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m converter", description="Convert PyTorch models for the browser and Android, "
+                     "with numerical parity measured at every stage.", epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("convert", help="convert a model", epilog=EPILOG)
+    c.add_argument("model", help="path/to/file.py:callable, package.module:callable, a TorchScript .pt or a .pt2")
+    c.add_argument("--input-shape", action="append", type=_shape, required=True, metavar="1,3,224,224",
+                   help="one per model input, in forward's order")
+    c.add_argument("--input-dtype", action="append", default=[], metavar="DTYPE",
+                   help="float32 (default), float16, int64, int32, bool; one for all inputs or one per input")
+    c.add_argument("--out", type=Path, required=True, help="output folder (replaced whole, only with --force)")
+    c.add_argument("--weights", type=Path, help="a state dict, loaded with torch.load(weights_only=True)")
+    c.add_argument("--trust-model", action="store_true",
+                   help="allow TorchScript archives and full pickles, which run code from the file: only for "
+                        "files you trust")
+    c.add_argument("--targets", type=_targets, default=TARGETS, metavar=",".join(TARGETS),
+                   help="a subset of targets (their prerequisites are built too); default: all")
+    c.add_argument("--quantize", choices=("fp32", "fp16", "uint8"), default="fp32", help="TF.js weight precision")
+    c.add_argument("--tolerance", action="append", default=[], type=_tolerance, metavar="PRECISION=REL",
+                   help=f"override a relative tolerance, e.g. fp32=1e-3 (defaults: {DEFAULT_TOLERANCES})")
+    c.add_argument("--sample-input", action="append", default=[], type=Path, metavar="X.npy",
+                   help="real input data, one .npy per input (repeat for more cases)")
+    c.add_argument("--eval-data", type=Path, metavar="DATA.npz",
+                   help="labelled data ('inputs', 'labels'): top-1 accuracy is measured in every runtime")
+    c.add_argument("--cases", type=int, default=2, help="seeded random input cases (default 2)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--int-high", type=int, default=2, help="random integer inputs are drawn from [0, N)")
+    c.add_argument("--force", action="store_true", help="replace an existing output folder")
+    c.add_argument("-v", "--verbose", action="count", default=0, help="more output; tracebacks on errors")
+    c.add_argument("-q", "--quiet", action="store_true", help="only errors")
+
+    s = sub.add_parser("serve", help="serve a converted folder with the web demo on localhost")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1")
+
+    a = sub.add_parser("android-assets", help="copy a converted folder's mobile artifacts into the Android app")
+    a.add_argument("dir", type=Path)
+    a.add_argument("--app", type=Path, default=Path("mobile/android/app"))
+    return parser
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 1,3,224,224") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"{text!r}: every dimension must be a positive integer")
+    return dims
+
+
+def _targets(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in names if t not in TARGETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown target(s) {unknown or text!r}; choose from {','.join(TARGETS)}")
+    return names
+
+
+def _tolerance(text: str) -> tuple[str, float]:
+    precision, sep, value = text.partition("=")
+    if not sep or precision not in DEFAULT_TOLERANCES:
+        raise argparse.ArgumentTypeError(f"{text!r}: use PRECISION=REL with PRECISION one of {list(DEFAULT_TOLERANCES)}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: tolerance {value!r} is not a number") from None
+    if not (number > 0 and number < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: tolerance must be a positive finite number")
+    return precision, number
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in argv or "--verbose" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except ConverterError as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; the output folder was left as it was", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        from .serve import serve
+
+        serve(args.dir, args.port, args.host)
+        return 0
+    if args.command == "android-assets":
+        from .android import install_assets
+
+        copied = install_assets(args.dir, args.app)
+        print(f"copied {len(copied)} files into {args.app}")
+        return 0
+    from .pipeline import convert
+    from .spec import Options
+
+    options = Options(
+        input_shapes=args.input_shape, out_dir=args.out, input_dtypes=args.input_dtype, targets=args.targets,
+        quantize=args.quantize, tolerances={**DEFAULT_TOLERANCES, **dict(args.tolerance)}, random_cases=args.cases,
+        seed=args.seed, int_high=args.int_high, sample_inputs=args.sample_input, eval_data=args.eval_data,
+        force=args.force, verbosity=0 if args.quiet else 1 + args.verbose,
+    )
+    result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)
+    return result.exit_code

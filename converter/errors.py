@@ -1,0 +1,58 @@
+"""Typed errors. Each carries the stage it came from, what went wrong, and what to try next.
+
+The CLI turns them into one short message and an exit code; nothing else in the package decides exit codes.
+"""
+
+from __future__ import annotations
+
+
+class ConverterError(Exception):
+    """Base class: `stage` names the pipeline step, `hint` says what to try next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, stage: str = "setup", hint: str = "") -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"[{self.stage}] {self.message}"
+        if self.hint:
+            text += f"\n  try: {self.hint}"
+        return text
+
+
+class UsageError(ConverterError):
+    """Bad arguments or bad input files (exit code 2)."""
+
+    exit_code = 2
+
+
+class ParityError(ConverterError):
+    """An artifact computes something else than the PyTorch reference (exit code 3)."""
+
+    exit_code = 3
+
+
+class ConversionError(ConverterError):
+    """A converter could not produce an artifact, e.g. unsupported ops (exit code 4)."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, stage: str, hint: str = "", unsupported_ops: list[str] | None = None) -> None:
+        super().__init__(message, stage=stage, hint=hint)
+        self.unsupported_ops = sorted(set(unsupported_ops or []))
+
+
+class Interrupted(ConverterError):
+    """The user stopped the run (Ctrl-C); exit code 130 like a shell."""
+
+    exit_code = 130
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text: third-party messages can run to pages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

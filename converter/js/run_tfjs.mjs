@@ -1,0 +1,83 @@
+// Runs a TF.js graph model in Node.js for the converter's parity check.
+// Usage: node run_tfjs.mjs request.json
+// The request names the model.json, the backend, and per case the input tensors as raw little-endian
+// files; outputs are written next to them and described in one JSON line on stdout.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+// Packages come from the project's node_modules; CONVERTER_NODE_MODULES points elsewhere when installed apart.
+const require = createRequire(process.env.CONVERTER_NODE_MODULES
+  ? path.join(process.env.CONVERTER_NODE_MODULES, 'noop.js') : import.meta.url);
+const tf = require('@tensorflow/tfjs');
+
+const ARRAY = { float32: Float32Array, int32: Int32Array };
+
+function fileHandler(modelJsonPath) {
+  // tfjs' own file:// loader lives in tfjs-node; this reads model.json and its shards from disk.
+  return {
+    async load() {
+      const json = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
+      const dir = path.dirname(modelJsonPath);
+      const weightSpecs = [];
+      const buffers = [];
+      for (const group of json.weightsManifest) {
+        weightSpecs.push(...group.weights);
+        for (const p of group.paths) buffers.push(fs.readFileSync(path.join(dir, p)));
+      }
+      const all = Buffer.concat(buffers);
+      return {
+        modelTopology: json.modelTopology,
+        format: json.format,
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+        signature: json.signature,
+        userDefinedMetadata: json.userDefinedMetadata,
+        weightSpecs,
+        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      };
+    },
+  };
+}
+
+async function setBackend(name) {
+  if (name === 'wasm') {
+    require('@tensorflow/tfjs-backend-wasm');
+    // Single-threaded: the numbers must not depend on the machine's core count.
+    require('@tensorflow/tfjs-backend-wasm').setThreadsCount?.(1);
+  }
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} is not available`);
+  await tf.ready();
+}
+
+async function main() {
+  const request = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  await setBackend(request.backend);
+  const model = await tf.loadGraphModel(fileHandler(request.model));
+  const reply = { backend: tf.getBackend(), tfjs: tf.version.tfjs, cases: [] };
+  for (const c of request.cases) {
+    const feeds = {};
+    for (const input of c.inputs) {
+      const bytes = fs.readFileSync(input.file);
+      const data = new ARRAY[input.dtype](bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      feeds[input.name] = tf.tensor(data, input.shape, input.dtype);
+    }
+    let outs = await model.executeAsync(feeds, request.outputs);
+    if (!Array.isArray(outs)) outs = [outs];
+    const described = [];
+    for (let i = 0; i < outs.length; i++) {
+      const file = `${c.out_prefix}_${i}.bin`;
+      const data = await outs[i].data();
+      fs.writeFileSync(file, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      described.push({ file, shape: outs[i].shape, dtype: outs[i].dtype });
+    }
+    tf.dispose([...Object.values(feeds), ...outs]);
+    reply.cases.push({ outputs: described });
+  }
+  process.stdout.write(JSON.stringify(reply) + '\n');
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,57 @@
+"""Tensor layouts between PyTorch (channels-first) and the artifacts (onnx2tf makes them channels-last).
+
+A `perm` goes from PyTorch's layout to the artifact's: artifact = np.transpose(torch_tensor, perm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Binding:
+    """One input or output of an artifact, tied to the PyTorch tensor it stands for."""
+
+    name: str  # the PyTorch-side name (metadata.json's top-level inputs/outputs)
+    artifact_name: str  # what the runtime calls it
+    shape: list
+    layout: str
+    perm: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "artifact_name": self.artifact_name, "shape": list(self.shape),
+                "layout": self.layout, "perm": list(self.perm)}
+
+
+def identity(rank: int) -> list[int]:
+    return list(range(rank))
+
+
+def channels_last(rank: int) -> list[int]:
+    return [0, *range(2, rank), 1] if rank >= 3 else identity(rank)
+
+
+def permute_layout(layout: str, perm: list[int]) -> str:
+    return "".join(layout[i] for i in perm) if len(layout) == len(perm) else layout
+
+
+def candidate_perms(torch_shape: tuple[int, ...], artifact_shape: list) -> list[list[int]]:
+    """The perms that map `torch_shape` onto `artifact_shape` (None = dynamic axis, matches anything)."""
+    rank = len(torch_shape)
+    found = []
+    for perm in (identity(rank), channels_last(rank)):
+        moved = [torch_shape[i] for i in perm]
+        if len(artifact_shape) == rank and all(a is None or a == m for a, m in zip(artifact_shape, moved)):
+            if perm not in found:
+                found.append(perm)
+    return found
+
+
+def to_artifact(array: np.ndarray, perm: list[int]) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(array, perm)) if perm else array
+
+
+def from_artifact(array: np.ndarray, perm: list[int]) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(array, np.argsort(perm))) if perm else array

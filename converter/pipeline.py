@@ -1,0 +1,213 @@
+"""The conversion pipeline: an ordered list of stages, each converted, run in its real runtime, and compared
+with PyTorch and with the stage it was made from."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+from dataclasses import dataclass
+
+from . import golden
+from .capture import captured
+from .errors import ConversionError, ConverterError, Interrupted, ParityError, UsageError, first_line
+from .layout import from_artifact, to_artifact
+from .loading import LoadedModel, load_model
+from .outdir import OutputFolder
+from .parity import accuracy, compare
+from .report import FORMAT, StageResult, folder_bytes, tool_versions, write_report
+from .report_html import write_html
+from .samples import input_specs, make_cases, reference_outputs
+from .spec import TARGETS, Options
+from .stages.base import Context, Stage
+from .stages.onnx import OnnxStage
+from .stages.saved_model import SavedModelStage
+from .stages.tfjs import TfjsStage
+from .stages.tflite import TfliteStage
+from .stages.torchscript import LiteStage, TorchScriptStage
+
+# What each --targets name needs built first.
+NEEDS = {"onnx": (), "saved_model": ("onnx",), "tflite": ("onnx", "saved_model"), "tfjs": ("onnx", "saved_model"),
+         "torchscript": (), "ptl": ("torchscript",)}
+
+
+def plan(targets: tuple[str, ...], quantize: str) -> list[Stage]:
+    """The stages to run, in order. Order matters only through `after`: each stage follows the one whose
+    artifact it consumes. The cheap torch-side stages go first so that their results arrive early."""
+    wanted = set(targets)
+    for target in targets:
+        wanted.update(NEEDS[target])
+    stages: list[Stage] = []
+    if "torchscript" in wanted:
+        stages.append(TorchScriptStage())
+    if "ptl" in wanted:
+        stages.append(LiteStage())
+    if "onnx" in wanted:
+        stages.append(OnnxStage())
+    if "saved_model" in wanted:
+        stages.append(SavedModelStage())
+    if "tflite" in wanted:
+        stages += [TfliteStage("fp32"), TfliteStage("fp16")]
+    if "tfjs" in wanted:
+        stages.append(TfjsStage(quantize))
+    return stages
+
+
+class Progress:
+    """Our own short output: one line per stage with its time. Third-party output never reaches it."""
+
+    def __init__(self, verbosity: int, stream=None) -> None:
+        self.verbosity = verbosity
+        self.stream = stream or sys.stdout
+
+    def say(self, text: str, level: int = 1) -> None:
+        if self.verbosity >= level:
+            print(text, file=self.stream, flush=True)
+
+
+@dataclass
+class Result:
+    """What `convert` returns: where the folder went, the report, and the exit code the CLI uses."""
+
+    path: Path
+    report: dict
+    exit_code: int
+    error: ConverterError | None = None
+
+
+def convert(model: str | LoadedModel, options: Options, *, weights: Path | None = None, trust_model: bool = False,
+            progress: Progress | None = None) -> Result:
+    """Convert `model` into every target in `options.targets`, checking parity at every stage.
+
+    Raises UsageError for bad arguments or input files; conversion and parity failures come back in the
+    Result (exit code 4 or 3) with the report written to `<out>.failed/`.
+    """
+    progress = progress or Progress(options.verbosity)
+    for target in options.targets:
+        if target not in TARGETS:
+            raise UsageError(f"unknown target {target!r}", stage="setup", hint=f"use some of {', '.join(TARGETS)}")
+    started = time.perf_counter()
+    with OutputFolder(options.out_dir, options.force) as folder:
+        try:
+            return _run(model, options, folder, weights, trust_model, progress, started)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted; the output folder was left as it was", stage="pipeline") from None
+
+
+def _run(model, options: Options, folder: OutputFolder, weights, trust_model, progress: Progress,
+         started: float) -> Result:
+    work = folder.work
+    with captured(work / "logs" / "load.log"):
+        loaded = model if isinstance(model, LoadedModel) else load_model(model, weights=weights, trust_model=trust_model)
+        inputs = input_specs(loaded.input_names, options)
+        cases = make_cases(inputs, options)
+        outputs, reference = reference_outputs(loaded.module, inputs, cases)
+    ctx = Context(work, loaded, inputs, outputs, cases, options)
+    stages = plan(options.targets, options.quantize)
+    progress.say(f"converting {loaded.source}: {len(stages)} stages, {len(cases.names)} input cases -> {folder.out}")
+    results: dict[str, StageResult] = {}
+    outputs_by_stage = {"pytorch": reference}
+    for i, stage in enumerate(stages, 1):
+        result = StageResult(stage.name, stage.after, precision=stage.precision,
+                             tolerance=options.tolerances[stage.precision])
+        results[stage.name] = result
+        before = results.get(stage.after)
+        if before is not None and before.status != "passed" and before.artifact is None:
+            result.reason = f"{stage.after} produced no artifact"
+            progress.say(f"[{i}/{len(stages)}] {stage.name:<12} skipped ({result.reason})")
+            continue
+        progress.say(f"[{i}/{len(stages)}] {stage.name:<12} ...", level=2)
+        t0 = time.perf_counter()
+        with captured(work / "logs" / f"{stage.name}.log") as seen:
+            try:
+                outputs_by_stage[stage.name] = _convert_and_check(stage, ctx, result, outputs_by_stage, cases)
+            except ConverterError as exc:
+                result.status, result.error = "failed", exc
+            except OSError as exc:
+                result.status = "failed"
+                result.error = ConversionError(f"{exc.strerror or exc} ({exc.filename or 'while writing'})",
+                                               stage=stage.name, hint="check free disk space and permissions")
+            except Exception as exc:  # a converter's own bug or limitation: keep going with the other stages
+                result.status = "failed"
+                result.error = ConversionError(f"{type(exc).__name__}: {first_line(exc)}", stage=stage.name,
+                                               hint=f"see logs/{stage.name}.log")
+                import traceback
+
+                traceback.print_exc()  # into the stage's log
+        result.warnings = list(seen)
+        result.seconds = time.perf_counter() - t0
+        result.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        progress.say(f"[{i}/{len(stages)}] {stage.name:<12} {_summary(result)}")
+    accuracy_ref = accuracy(reference, cases.labels)
+    golden.write_golden(ctx, reference)
+    golden.write_metadata(ctx, _model_name(loaded))
+    failures = [r for r in results.values() if r.status == "failed"]
+    conversion_failed = [r for r in failures if not isinstance(r.error, ParityError)]
+    exit_code = 4 if conversion_failed else 3 if failures else 0
+    doc = {
+        "format": FORMAT,
+        "status": "passed" if not failures else "failed",
+        "exit_code": exit_code,
+        "model": {"source": loaded.source, "kind": loaded.kind, "name": _model_name(loaded)},
+        "inputs": [s.to_json() for s in inputs],
+        "outputs": [s.to_json() for s in outputs],
+        "cases": {"names": cases.names, "golden": [cases.names[i] for i in cases.golden]},
+        "tolerances": options.tolerances,
+        "accuracy": {"pytorch": accuracy_ref, **{r.name: r.accuracy for r in results.values()}}
+        if accuracy_ref is not None else None,
+        "stages": [r.to_json() for r in results.values()],
+        "artifacts": {name: a.to_json() for name, a in ctx.artifacts.items()},
+        "versions": tool_versions(),
+        "seconds_total": round(time.perf_counter() - started, 2),
+    }
+    write_report(work / "report.json", doc)
+    write_html(work / "report.html", doc)
+    final = folder.commit(success=not failures)
+    error = failures[0].error if failures else None
+    if failures:
+        progress.say(f"FAILED: {error}", level=0)
+        progress.say(f"report and logs: {final}", level=0)
+    else:
+        progress.say(f"all {len(results)} stages passed in {doc['seconds_total']:.1f} s; artifacts in {final}")
+        progress.say(f"report: {final / 'report.html'}")
+    return Result(final, doc, exit_code, error)
+
+
+def _convert_and_check(stage: Stage, ctx: Context, result: StageResult, outputs_by_stage: dict, cases) -> list:
+    artifact = stage.convert(ctx)
+    ctx.artifacts[stage.name] = artifact
+    result.artifact = str(artifact.path)
+    result.bytes = folder_bytes(ctx.work / (artifact.bundle or artifact.path))
+    result.notes = artifact.notes
+    result.extra = artifact.extra
+    feeds = [{b.name: to_artifact(case[b.name], b.perm) for b in artifact.inputs} for case in cases.inputs]
+    raw = stage.run(ctx, artifact, feeds)
+    outputs = [{b.name: from_artifact(case[b.name], b.perm) for b in artifact.outputs} for case in raw]
+    tolerance = result.tolerance
+    result.comparisons.append(compare(outputs_by_stage["pytorch"], outputs, tolerance, "pytorch"))
+    if stage.after in outputs_by_stage and stage.after != "pytorch":
+        result.comparisons.append(compare(outputs_by_stage[stage.after], outputs, tolerance, stage.after))
+    result.accuracy = accuracy(outputs, cases.labels)
+    ref = result.comparisons[0]
+    if not ref.passed:
+        bad = "; ".join(o.describe() for o in ref.failures())
+        raise ParityError(f"{stage.name} differs from PyTorch beyond tolerance {tolerance:g}: {bad}", stage=stage.name,
+                          hint="see report.html; loosen with --tolerance only if the difference is expected")
+    result.status = "passed"
+    return outputs
+
+
+def _summary(result: StageResult) -> str:
+    if result.status == "failed":
+        return f"FAILED  {result.seconds:5.1f} s  {result.error.message}"
+    ref = result.vs("pytorch")
+    size = f"{result.bytes / 1e6:.2f} MB" if result.bytes is not None else ""
+    return f"passed  {result.seconds:5.1f} s  rel err {ref.max_rel_err:.1e} (tol {result.tolerance:g})  {size}"
+
+
+def _model_name(loaded: LoadedModel) -> str:
+    """The class name for Python models; the file name for archives, whose class is generic."""
+    if loaded.kind in ("python", "pickle"):
+        return type(loaded.module).__name__
+    return Path(loaded.source).stem

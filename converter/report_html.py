@@ -1,0 +1,138 @@
+"""report.html: the report drawn for a person. One self-contained file (inline CSS and SVG) that opens offline."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "skipped": "#8c959f"}
+
+
+def write_html(path: Path, doc: dict) -> None:
+    path.write_text(render(doc))
+
+
+def render(doc: dict) -> str:
+    stages = doc["stages"]
+    esc = html.escape
+    title = f"Conversion report: {esc(doc['model']['name'])}"
+    rows = "".join(_row(s) for s in stages)
+    accuracy = ""
+    if doc.get("accuracy"):
+        cells = "".join(f"<tr><td>{esc(k)}</td><td>{_pct(v)}</td></tr>" for k, v in doc["accuracy"].items())
+        accuracy = f"<h2>Accuracy on the labelled eval data</h2><table><tr><th>runtime</th><th>top-1</th></tr>{cells}</table>"
+    io = "".join(f"<tr><td>{side}</td><td>{esc(t['name'])}</td><td>{t['shape']}</td><td>{esc(t['dtype'])}</td>"
+                 f"<td>{esc(t['layout'])}</td></tr>"
+                 for side in ("input", "output") for t in doc[side + "s"])
+    versions = ", ".join(f"{esc(k)} {esc(str(v))}" for k, v in doc["versions"].items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #1f2328; max-width: 72rem; }}
+table {{ border-collapse: collapse; margin: .5rem 0 1.5rem; }}
+td, th {{ border: 1px solid #d0d7de; padding: .25rem .6rem; text-align: left; vertical-align: top; }}
+th {{ background: #f6f8fa; }}
+.passed {{ color: {COLORS['passed']}; }} .failed {{ color: {COLORS['failed']}; }} .skipped {{ color: {COLORS['skipped']}; }}
+.status {{ font-weight: 600; font-size: 1.2rem; }}
+small {{ color: #59636e; }}
+</style></head><body>
+<h1>{title}</h1>
+<p class="status {doc['status']}">{doc['status'].upper()}: {sum(s['status'] == 'passed' for s in stages)} of
+{len(stages)} stages passed in {doc['seconds_total']} s <small>(exit code {doc['exit_code']})</small></p>
+<p><small>source: {esc(doc['model']['source'])}</small></p>
+<h2>Pipeline</h2>
+{_diagram(stages)}
+<h2>Error relative to PyTorch</h2>
+{_plot(stages)}
+<h2>Stages</h2>
+<table><tr><th>stage</th><th>from</th><th>status</th><th>max abs err</th><th>max rel err</th><th>tolerance</th>
+<th>seconds</th><th>size</th><th>artifact</th><th>notes</th></tr>{rows}</table>
+{accuracy}
+<h2>Inputs and outputs (PyTorch layout)</h2>
+<table><tr><th></th><th>name</th><th>shape</th><th>dtype</th><th>layout</th></tr>{io}</table>
+<p><small>{versions}</small></p>
+</body></html>
+"""
+
+
+def _row(s: dict) -> str:
+    esc = html.escape
+    notes = [esc(n) for n in s["notes"]]
+    if s["error"]:
+        notes.insert(0, f"<b>{esc(s['error']['message'])}</b><br>try: {esc(s['error']['hint'])}")
+    if s["reason"]:
+        notes.insert(0, esc(s["reason"]))
+    for c in s["comparisons"]:
+        if c["against"] != "pytorch":
+            notes.append(f"vs {esc(c['against'])}: rel {_num(c['max_rel_err'])}")
+    size = f"{s['bytes'] / 1e6:.2f} MB" if s["bytes"] is not None else ""
+    return (f"<tr><td>{esc(s['name'])}</td><td>{esc(s['after'])}</td><td class=\"{s['status']}\">{s['status']}</td>"
+            f"<td>{_num(s['max_abs_err'])}</td><td>{_num(s['max_rel_err'])}</td><td>{_num(s['tolerance'])}</td>"
+            f"<td>{s['seconds']:.2f}</td><td>{size}</td><td>{esc(s['artifact'] or '')}</td>"
+            f"<td>{'<br>'.join(notes)}</td></tr>")
+
+
+def _diagram(stages: list[dict]) -> str:
+    """Boxes for PyTorch and each stage, an arrow from each stage to the one it was made from."""
+    columns: dict[str, int] = {"pytorch": 0}
+    rows: dict[str, int] = {"pytorch": 0}
+    used: dict[int, int] = {}
+    for s in stages:
+        col = columns.get(s["after"], 0) + 1
+        columns[s["name"]] = col
+        rows[s["name"]] = used.get(col, 0)
+        used[col] = used.get(col, 0) + 1
+    w, h, gx, gy = 130, 40, 50, 18
+    width = (max(columns.values()) + 1) * (w + gx)
+    height = max(used.values(), default=1) * (h + gy) + gy
+    parts = []
+    for name, col in columns.items():
+        x, y = col * (w + gx) + 10, rows[name] * (h + gy) + gy
+        status = next((s["status"] for s in stages if s["name"] == name), "passed")
+        after = next((s["after"] for s in stages if s["name"] == name), None)
+        if after is not None:
+            px, py = columns[after] * (w + gx) + 10 + w, rows[after] * (h + gy) + gy + h / 2
+            parts.append(f'<line x1="{px}" y1="{py}" x2="{x}" y2="{y + h / 2}" stroke="#8c959f" marker-end="url(#a)"/>')
+        parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" fill="white" stroke="{COLORS[status]}" '
+                     f'stroke-width="2"/><text x="{x + w / 2}" y="{y + h / 2 + 5}" text-anchor="middle">'
+                     f'{html.escape(name)}</text>')
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="pipeline diagram">'
+            '<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
+            'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#8c959f"/></marker></defs>'
+            + "".join(parts) + "</svg>")
+
+
+def _plot(stages: list[dict]) -> str:
+    """Horizontal bars of log10(max relative error), with each stage's tolerance as a tick."""
+    measured = [s for s in stages if s["max_rel_err"] is not None]
+    if not measured:
+        return "<p>No stage produced outputs to compare.</p>"
+    lo, hi = -16, 1
+    scale = lambda v: 120 + (max(lo, min(hi, math.log10(max(v, 1e-16)))) - lo) / (hi - lo) * 460  # noqa: E731
+    parts = []
+    for i, s in enumerate(measured):
+        y = 10 + i * 26
+        x = scale(s["max_rel_err"])
+        color = COLORS[s["status"]]
+        parts.append(f'<text x="0" y="{y + 14}">{html.escape(s["name"])}</text>'
+                     f'<rect x="120" y="{y}" width="{x - 120:.1f}" height="18" fill="{color}" opacity=".75"/>'
+                     f'<text x="{x + 4:.1f}" y="{y + 14}">{_num(s["max_rel_err"])}</text>')
+        if s["tolerance"]:
+            t = scale(s["tolerance"])
+            parts.append(f'<line x1="{t:.1f}" x2="{t:.1f}" y1="{y - 2}" y2="{y + 20}" stroke="black" stroke-width="2"/>')
+    axis_y = 10 + len(measured) * 26
+    for e in range(lo, hi + 1, 3):
+        x = scale(10.0**e)
+        parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#59636e">1e{e}</text>')
+    return (f'<svg width="640" height="{axis_y + 22}" role="img" aria-label="relative error per stage">'
+            + "".join(parts) + '</svg><p><small>bar: max error relative to max |PyTorch output| (log scale); '
+            'black tick: the tolerance for that stage\'s precision</small></p>')
+
+
+def _num(value) -> str:
+    return "" if value is None else f"{value:.2e}" if isinstance(value, float) else str(value)
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{value:.2%}"

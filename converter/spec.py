@@ -1,0 +1,51 @@
+"""What a conversion is asked to do: the model's tensors and the run's options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Layout names by rank, for tensors whose layout PyTorch does not state. PyTorch is channels-first.
+CHANNELS_FIRST = {0: "", 1: "N", 2: "NC", 3: "NCW", 4: "NCHW", 5: "NCDHW"}
+
+# Named tolerances on the error relative to the reference's scale (docs/artifacts.md), by precision.
+DEFAULT_TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2, "uint8": 5e-2}
+
+FLOAT_DTYPES = ("float32", "float16", "float64")
+INT_DTYPES = ("int64", "int32", "bool")
+
+TARGETS = ("onnx", "saved_model", "tflite", "tfjs", "torchscript", "ptl")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    layout: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.layout:
+            object.__setattr__(self, "layout", CHANNELS_FIRST.get(len(self.shape), "?" * len(self.shape)))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+
+
+@dataclass
+class Options:
+    """Everything `convert` needs besides the model; the CLI builds one from its flags."""
+
+    input_shapes: list[tuple[int, ...]]
+    out_dir: Path
+    input_dtypes: list[str] = field(default_factory=list)
+    targets: tuple[str, ...] = TARGETS
+    quantize: str = "fp32"
+    tolerances: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    random_cases: int = 2
+    seed: int = 0
+    int_high: int = 2
+    sample_inputs: list[Path] = field(default_factory=list)
+    eval_data: Path | None = None
+    force: bool = False
+    verbosity: int = 1

@@ -1,0 +1,121 @@
+"""ONNX -> TensorFlow SavedModel with onnx2tf, run in TensorFlow.
+
+onnx2tf builds a Keras model in seconds, but its own SavedModel writer spends most of a minute serialising
+Keras layer metadata (three times when it also writes .tflite files). The artifacts need none of it, so
+onnx2tf only builds the model (disable_model_save) and we save one plain tf.function signature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConversionError, first_line
+from ..layout import Binding, candidate_perms, permute_layout
+from .base import Arrays, Artifact, Context, Stage
+
+# onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
+# input looks like an NHWC image batch; it only feeds onnx2tf's internal dummy inference.
+ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+def import_tensorflow():
+    """Import TensorFlow with its C++ start-up logs turned down (the rest goes to the stage's log file)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # tensorflowjs imports tensorflow_decision_forests, whose welcome banner imports IPython when stdout is
+    # not a terminal (as inside our log capture).
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    import tensorflow as tf
+
+    return tf
+
+
+@contextlib.contextmanager
+def _offline_workdir(folder: Path, seed: int):
+    """Run onnx2tf in a folder of ours that already holds its sample data, so it never reaches the network."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(seed).random((20, 128, 128, 3), dtype=np.float32)
+    np.save(folder / ONNX2TF_SAMPLE_FILE, data)
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+class SavedModelStage(Stage):
+    name = "saved_model"
+    after = "onnx"
+
+    def convert(self, ctx: Context) -> Artifact:
+        tf = import_tensorflow()
+        import onnx2tf
+
+        scratch = ctx.work / ".onnx2tf"
+        # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
+        keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
+        try:
+            with _offline_workdir(scratch, ctx.options.seed):
+                keras_model = onnx2tf.convert(
+                    input_onnx_file_path=str(ctx.work / ctx.artifacts["onnx"].path),
+                    output_folder_path=str(scratch / "out"),
+                    disable_model_save=True,
+                    keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
+                    verbosity="error",
+                )
+        except (Exception, SystemExit) as exc:
+            # onnx2tf reports some failures by calling sys.exit after logging the cause.
+            raise ConversionError(f"onnx2tf failed: {first_line(exc) or 'see the log'}", stage=self.name,
+                                  hint="see logs/saved_model.log for the failing ONNX node") from exc
+        finally:
+            _remove_tree(scratch)
+
+        inputs = [self._bind(spec, list(t.shape), spec.name) for spec, t in zip(ctx.inputs, keras_model.inputs)]
+        specs = [tf.TensorSpec([None if d is None else int(d) for d in b.shape], spec.dtype, name=spec.name)
+                 for b, spec in zip(inputs, ctx.inputs)]
+
+        @tf.function(input_signature=specs)
+        def serving_default(*args):
+            result = keras_model(list(args) if len(args) > 1 else args[0], training=False)
+            result = result if isinstance(result, (list, tuple)) else [result]
+            return {o.name: tf.identity(t) for o, t in zip(ctx.outputs, result)}
+
+        concrete = serving_default.get_concrete_function()
+        holder = tf.Module()
+        holder.variables_ = list(keras_model.variables)  # tracked, so the weights are saved with the function
+        holder.serving_default = serving_default
+        path = ctx.work / "saved_model"
+        tf.saved_model.save(holder, str(path), signatures={"serving_default": concrete})
+        outputs_sig = concrete.structured_outputs
+        outputs = [self._bind(spec, outputs_sig[spec.name].shape.as_list(), spec.name) for spec in ctx.outputs]
+        return Artifact(Path("saved_model"), "fp32", inputs, outputs)
+
+    @staticmethod
+    def _bind(spec, artifact_shape: list, artifact_name: str) -> Binding:
+        perms = candidate_perms(spec.shape, artifact_shape)
+        if not perms:
+            raise ConversionError(f"{spec.name}: onnx2tf made shape {artifact_shape} from {list(spec.shape)}",
+                                  stage="saved_model", hint="report the model; the layout change is not a transpose")
+        # When both the identity and channels-last fit (e.g. 1x3x3x3), onnx2tf's rule for 4-D and 5-D
+        # tensors is channels-last.
+        perm = perms[-1] if len(spec.shape) in (4, 5) else perms[0]
+        return Binding(spec.name, artifact_name, [spec.shape[i] for i in perm], permute_layout(spec.layout, perm), perm)
+
+    def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
+        tf = import_tensorflow()
+        function = tf.saved_model.load(str(ctx.work / artifact.path)).signatures["serving_default"]
+        results = []
+        for case in cases:
+            out = function(**{name: tf.constant(value) for name, value in case.items()})
+            results.append({o.name: out[o.name].numpy() for o in ctx.outputs})
+        return results
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

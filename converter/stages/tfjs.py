@@ -1,0 +1,100 @@
+"""SavedModel -> TF.js graph model with tensorflowjs, run in TF.js under Node.js (the pure-JS/wasm backends:
+tfjs-node would need a native download)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConversionError, first_line
+from ..layout import Binding
+from .base import Arrays, Artifact, Context, Stage
+from .saved_model import import_tensorflow
+
+RUNNER = Path(__file__).resolve().parent.parent / "js" / "run_tfjs.mjs"
+QUANTIZATION = {"fp32": None, "fp16": {"float16": "*"}, "uint8": {"uint8": "*"}}
+NODE_BACKEND = "wasm"
+
+
+class TfjsStage(Stage):
+    name = "tfjs"
+    after = "saved_model"
+
+    def __init__(self, precision: str = "fp32") -> None:
+        self.precision = precision
+
+    def convert(self, ctx: Context) -> Artifact:
+        import_tensorflow()
+        from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
+
+        source = ctx.artifacts["saved_model"]
+        out = ctx.work / "tfjs"
+        try:
+            tfjs_convert.convert_tf_saved_model(
+                str(ctx.work / source.path), str(out), signature_def="serving_default",
+                quantization_dtype_map=QUANTIZATION[self.precision],
+            )
+        except ValueError as exc:
+            text = str(exc)
+            if "Unsupported Ops" in text:
+                ops = [op.strip() for op in text.splitlines()[-1].split(",") if op.strip()]
+                raise ConversionError(f"TF.js cannot run these ops: {', '.join(ops)}", stage=self.name,
+                                      unsupported_ops=ops, hint=_hint_for(ops)) from exc
+            raise ConversionError(f"tensorflowjs failed: {first_line(exc)}", stage=self.name) from exc
+        signature = json.loads((out / "model.json").read_text())["signature"]
+        # The graph model feeds and fetches node names ("x:0", "Identity:0"); map them to PyTorch's names.
+        rename = lambda b, side: Binding(b.name, signature[side][b.name]["name"], list(b.shape), b.layout,  # noqa: E731
+                                         list(b.perm))
+        return Artifact(Path("tfjs/model.json"), self.precision,
+                        [rename(b, "inputs") for b in source.inputs], [rename(b, "outputs") for b in source.outputs],
+                        [f"TF.js in Node.js, {NODE_BACKEND} backend"], bundle=Path("tfjs"))
+
+    def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
+        return run_in_node(ctx.work / artifact.path, artifact, cases, log=ctx.work / "logs" / "tfjs.node.log")
+
+
+def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path) -> list[Arrays]:
+    """One Node.js process runs every case; tensors travel as raw little-endian files."""
+    node = shutil.which("node")
+    if node is None:
+        raise ConversionError("Node.js is not installed", stage="tfjs", hint="install Node.js 20 and run npm install")
+    with tempfile.TemporaryDirectory(prefix="tfjs-run-") as tmp:
+        request = {"model": str(model_json), "backend": NODE_BACKEND, "cases": [],
+                   "outputs": [b.artifact_name for b in artifact.outputs]}
+        for i, case in enumerate(cases):
+            feeds = []
+            for b in artifact.inputs:
+                array = np.ascontiguousarray(case[b.name])
+                dtype = "int32" if array.dtype.kind in "iub" else "float32"
+                file = Path(tmp) / f"in_{i}_{len(feeds)}.bin"
+                array.astype(dtype).tofile(file)
+                feeds.append({"name": b.artifact_name, "shape": list(array.shape), "dtype": dtype, "file": str(file)})
+            request["cases"].append({"inputs": feeds, "out_prefix": str(Path(tmp) / f"out_{i}")})
+        (Path(tmp) / "request.json").write_text(json.dumps(request))
+        with open(log, "a") as log_file:
+            done = subprocess.run([node, str(RUNNER), str(Path(tmp) / "request.json")], stdout=subprocess.PIPE,
+                                  stderr=log_file, text=True, cwd=str(RUNNER.parent))
+        if done.returncode != 0:
+            raise ConversionError(f"TF.js in Node.js failed (exit {done.returncode})", stage="tfjs",
+                                  hint=f"see {log.name}; run `npm ci` at the project root if @tensorflow/tfjs is missing")
+        reply = json.loads(done.stdout.strip().splitlines()[-1])
+        results = []
+        for i, case_reply in enumerate(reply["cases"]):
+            outs = {}
+            for b, meta in zip(artifact.outputs, case_reply["outputs"]):
+                data = np.fromfile(meta["file"], dtype=meta["dtype"])
+                outs[b.name] = data.reshape(meta["shape"])
+            results.append(outs)
+        return results
+
+
+def _hint_for(ops: list[str]) -> str:
+    if "Erfc" in ops:
+        return "exact GELU became Erfc: use nn.GELU(approximate='tanh'), or keep --opset below 20"
+    return "replace those ops in the model, or convert with --targets onnx,tflite,ptl"
+

@@ -1,0 +1,116 @@
+"""PyTorch -> TorchScript (`model.pt`, for C++ runtimes) and TorchScript Lite (`model.ptl`, for Android)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConversionError, first_line
+from ..samples import flatten_outputs
+from .base import Arrays, Artifact, Context, Stage
+
+# The Android runtime the sample app pins (mobile/android). Its loader accepts bytecode versions 4..9
+# (caffe2/serialize/versions.h, kMin/kMaxSupportedBytecodeVersion); 8 is what its own exporter produced, so
+# a newer file is backported to 8.
+ANDROID_LITE_RUNTIME = "org.pytorch:pytorch_android_lite:2.1.0"
+ANDROID_LITE_BYTECODE = 8
+
+
+def _torch_inputs(ctx: Context, case: Arrays) -> list:
+    import torch
+
+    return [torch.from_numpy(np.ascontiguousarray(case[s.name])) for s in ctx.inputs]
+
+
+def _run_module(ctx: Context, module, cases: list[Arrays]) -> list[Arrays]:
+    import torch
+
+    results = []
+    with torch.no_grad():
+        for case in cases:
+            flat = flatten_outputs(module(*_torch_inputs(ctx, case)))
+            # TorchScript returns tuples where eager returned dicts: match by position.
+            results.append({o.name: t.numpy() for o, t in zip(ctx.outputs, flat.values())})
+    return results
+
+
+class TorchScriptStage(Stage):
+    name = "torchscript"
+    after = "pytorch"
+
+    def convert(self, ctx: Context) -> Artifact:
+        import torch
+
+        module = ctx.model.module
+        notes = []
+        if not isinstance(module, torch.jit.ScriptModule):
+            try:
+                with torch.no_grad():
+                    # strict=False lets dict outputs through (segmentation models return {"out": ...}).
+                    module = torch.jit.trace(module, tuple(_torch_inputs(ctx, ctx.cases.inputs[0])), strict=False)
+            except Exception as exc:
+                raise ConversionError(f"torch.jit.trace failed: {first_line(exc)}", stage=self.name,
+                                      hint="make forward traceable (no data-dependent Python control flow)") from exc
+            notes.append("captured with torch.jit.trace on the first input case")
+        ctx.shared["traced"] = module
+        path = ctx.work / "model.pt"
+        torch.jit.save(module, str(path))
+        inputs, outputs = ctx.same_layout()
+        return Artifact(Path("model.pt"), "fp32", inputs, outputs, notes)
+
+    def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
+        import torch
+
+        return _run_module(ctx, torch.jit.load(str(ctx.work / artifact.path)), cases)
+
+
+class LiteStage(Stage):
+    name = "ptl"
+    after = "torchscript"
+
+    def convert(self, ctx: Context) -> Artifact:
+        import torch
+
+        from torch.jit.mobile import _backport_for_mobile, _get_model_bytecode_version
+
+        traced = ctx.shared["traced"]
+        notes = []
+        # optimize_for_mobile needs XNNPACK, which this torch build lacks (it asserts even with every XNNPACK
+        # pass blocklisted). torch.jit.freeze does the build-independent part of its work (conv-batchnorm
+        # folding, constant propagation, dropout removal), so every build produces the same artifact.
+        if hasattr(torch.backends, "xnnpack") and torch.backends.xnnpack.enabled:
+            notes.append("torch build has XNNPACK, but optimize_for_mobile is left out so that every build "
+                         "produces the same artifact")
+        else:
+            notes.append("optimize_for_mobile skipped: this torch build has no XNNPACK; applied torch.jit.freeze")
+        try:
+            frozen = torch.jit.freeze(traced.eval()) if hasattr(traced, "training") else traced
+        except Exception as exc:
+            frozen = traced
+            notes.append(f"torch.jit.freeze failed ({first_line(exc)}); saved unfrozen")
+        path = ctx.work / "model.ptl"
+        try:
+            frozen._save_for_lite_interpreter(str(path))
+        except Exception as exc:
+            raise ConversionError(f"saving for the lite interpreter failed: {first_line(exc)}", stage=self.name,
+                                  hint="the model uses an op the lite interpreter cannot serialise") from exc
+        produced = _get_model_bytecode_version(str(path))
+        version = produced
+        if produced > ANDROID_LITE_BYTECODE:
+            backported = path.with_suffix(".backport.ptl")
+            if not _backport_for_mobile(str(path), str(backported), ANDROID_LITE_BYTECODE):
+                raise ConversionError(f"cannot backport bytecode v{produced} to v{ANDROID_LITE_BYTECODE}",
+                                      stage=self.name, hint=f"use a torch release whose lite format {ANDROID_LITE_RUNTIME} loads")
+            backported.replace(path)
+            version = _get_model_bytecode_version(str(path))
+            notes.append(f"backported bytecode v{produced} -> v{version} for {ANDROID_LITE_RUNTIME}")
+        inputs, outputs = ctx.same_layout()
+        extra = {"bytecode_version": version, "produced_bytecode_version": produced,
+                 "android_runtime": ANDROID_LITE_RUNTIME, "android_max_bytecode_version": ANDROID_LITE_BYTECODE}
+        return Artifact(Path("model.ptl"), "fp32", inputs, outputs, notes, extra)
+
+    def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
+        from torch.jit.mobile import _load_for_lite_interpreter
+
+        return _run_module(ctx, _load_for_lite_interpreter(str(ctx.work / artifact.path)), cases)
