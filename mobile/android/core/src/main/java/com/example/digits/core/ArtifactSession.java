@@ -8,7 +8,7 @@ import java.util.List;
  * transposes outputs back. The app, the golden check and the on-device test all go through here, so the
  * layout handling is the one the JVM tests cover.
  */
-public final class ArtifactSession {
+public final class ArtifactSession implements AutoCloseable {
     private final ArtifactSpec artifact;
     private final List<TensorSpec> torchInputs;
     private final List<TensorSpec> torchOutputs;
@@ -46,6 +46,12 @@ public final class ArtifactSession {
             outputs[i] = Layout.transpose(got[i], out.shape, Layout.inverse(out.perm));
         }
         return outputs;
+    }
+
+    /** Frees the runtime's model. */
+    @Override
+    public void close() {
+        runner.close();
     }
 
     static float[] toArtifact(float[] torchData, TensorSpec torch, TensorSpec art) {

@@ -4,6 +4,7 @@ import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertThrows;
 
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.Test;
 
@@ -51,7 +52,7 @@ public class Digits8x8Test {
     @Test
     public void sizesThatDoNotDivideBy8AreAreaWeighted() {
         float[] full = new float[10 * 10];
-        java.util.Arrays.fill(full, 1f);
+        Arrays.fill(full, 1f);
         for (float v : Digits8x8.grid(full, 10, 10)) {
             assertEquals(1f, v, 1e-6f);
         }
@@ -88,7 +89,7 @@ public class Digits8x8Test {
         float[] grid = Digits8x8.centeredGrid(ink, w, w);
         float[] row = {0, 0, 0, 1, 1, 0, 0, 0};
         for (int r = 0; r < 8; r++) {
-            assertArrayEquals(row, java.util.Arrays.copyOfRange(grid, r * 8, r * 8 + 8), 1e-6f);
+            assertArrayEquals(row, Arrays.copyOfRange(grid, r * 8, r * 8 + 8), 1e-6f);
         }
     }
 

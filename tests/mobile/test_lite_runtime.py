@@ -1,0 +1,56 @@
+"""The mobile artifacts in the desktop builds of the Android runtimes: the .ptl in the lite interpreter
+(the C++ runtime inside pytorch_android_lite) and the .tflite files in LiteRT, against golden.json."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from converter.android import ANDROID_LITE_LOADS_BYTECODE
+from converter.layout import from_artifact
+from converter.parity import compare
+from converter.stages.torchscript import ANDROID_LITE_RUNTIME
+from mobile_runtimes import ANDROID, MOBILE_ARTIFACTS, golden_arrays
+
+
+def test_app_pins_the_runtime_the_converter_targets():
+    gradle = (ANDROID / "app" / "build.gradle").read_text()
+    pinned = re.findall(r'"(org\.pytorch:pytorch_android_lite:[^"]+)"', gradle)
+    assert pinned == [ANDROID_LITE_RUNTIME]
+
+
+def test_ptl_bytecode_is_one_the_android_runtime_loads(digits_dir, metadata):
+    from torch.jit.mobile import _get_model_bytecode_version
+
+    version = _get_model_bytecode_version(str(digits_dir / metadata["artifacts"]["ptl"]["path"]))
+    assert version in ANDROID_LITE_LOADS_BYTECODE, f"bytecode v{version}; {ANDROID_LITE_RUNTIME} loads {ANDROID_LITE_LOADS_BYTECODE}"
+
+
+@pytest.mark.parametrize("key", [k for k in MOBILE_ARTIFACTS if k.startswith("tflite")])
+def test_tflite_signature_is_what_metadata_says(digits_dir, metadata, key):
+    """The app feeds and fetches by signature key and sizes its buffers from metadata.json's shapes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    spec = metadata["artifacts"][key]
+    interpreter = Interpreter(model_path=str(digits_dir / spec["path"]))
+    (signature,) = interpreter.get_signature_list().values()
+    assert sorted(signature["inputs"]) == sorted(b["artifact_name"] for b in spec["inputs"])
+    assert sorted(signature["outputs"]) == sorted(b["artifact_name"] for b in spec["outputs"])
+    runner = interpreter.get_signature_runner()
+    for side, bindings in (("inputs", spec["inputs"]), ("outputs", spec["outputs"])):
+        details = runner.get_input_details() if side == "inputs" else runner.get_output_details()
+        for b in bindings:
+            assert list(details[b["artifact_name"]]["shape"]) == b["shape"], (side, b["name"])
+            assert details[b["artifact_name"]]["dtype"].__name__ == "float32", (side, b["name"])
+
+
+@pytest.mark.parametrize("key", MOBILE_ARTIFACTS)
+def test_mobile_artifact_matches_golden(mobile_runs, golden, key):
+    run = mobile_runs[key]
+    perms = {b["name"]: b["perm"] for b in run.spec["outputs"]}
+    got = [{name: from_artifact(y, perms[name]) for name, y in case.items()} for case in run.outputs]
+    tolerance = golden["tolerances"][run.spec["precision"]]
+    result = compare(golden_arrays(golden, "outputs"), got, tolerance, against="pytorch")
+    print(f"{key}: " + "; ".join(o.describe() for o in result.outputs) + f" (tolerance {tolerance})")
+    assert result.passed, "; ".join(o.describe() for o in result.failures())
