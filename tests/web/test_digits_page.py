@@ -15,9 +15,14 @@ ZERO = [[[0.5, 0.1], [0.28, 0.25], [0.22, 0.5], [0.28, 0.75], [0.5, 0.9], [0.72,
 RUNS = 30  # the page's default number of timed runs
 
 
-def torch_logits(model, flat: list[float], shape: list[int]) -> np.ndarray:
+def torch_output(model, flat: list[float], shape: list[int]) -> np.ndarray:
     with torch.no_grad():
         return model(torch.tensor(flat, dtype=torch.float32).reshape(shape)).numpy()
+
+
+def names(golden: dict) -> tuple[str, str]:
+    """The digits model's one input and one output, as the converter named them."""
+    return golden["inputs"][0]["name"], golden["outputs"][0]["name"]
 
 
 @pytest.mark.parametrize("pointer", ["mouse", "touch"])
@@ -27,16 +32,17 @@ def test_drawn_digit_is_classified_like_pytorch(pointer, demo_url, run_browser, 
 
     assert page["problems"] == []  # also catches Content-Security-Policy violations (console errors)
     assert page["source"] == "your drawing"
-    pixels = page["input"]["x"]
+    input_name, output_name = names(golden)
+    pixels = page["input"][input_name]
     assert len(pixels) == 64 and 0 <= min(pixels) and max(pixels) <= 1 and sum(pixels) > 5
 
-    reference = torch_logits(torch_model, pixels, golden["inputs"][0]["shape"])
+    reference = torch_output(torch_model, pixels, golden["inputs"][0]["shape"])
     expected = str(int(reference.argmax()))
     assert page["tfjsTop3"][0] == expected
     assert page["ortTop3"][0] == expected
     # Equality with PyTorch alone would also hold for inverted ink; the drawn zero must read as a zero.
     assert expected == "0"
-    parity = compare([{"logits": reference}], [{"logits": np.array(page["output"]).reshape(reference.shape)}],
+    parity = compare([{output_name: reference}], [{output_name: np.array(page["output"]).reshape(reference.shape)}],
                      golden["tolerances"]["fp32"], "tfjs in Chromium")
     assert parity.passed, parity.to_json()
 
@@ -49,7 +55,7 @@ def test_drawn_digit_is_classified_like_pytorch(pointer, demo_url, run_browser, 
     assert screenshot.stat().st_size > 0
 
     assert page["afterClear"]["source"] == "golden case 0"
-    assert page["afterClear"]["input"]["x"] == pytest.approx(golden["cases"][0]["inputs"]["x"])
+    assert page["afterClear"]["input"][input_name] == pytest.approx(golden["cases"][0]["inputs"][input_name])
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +92,9 @@ def test_predict_matches_pytorch_on_fresh_random_inputs(backend, demo_url, run_b
     page = run_browser("predict", demo_url, backend=backend, inputs=[x.ravel().tolist() for x in inputs])
 
     assert page["problems"] == []
-    references = [{"logits": torch_logits(torch_model, x.ravel().tolist(), shape)} for x in inputs]
-    outputs = [{"logits": np.array(y).reshape(ref["logits"].shape)} for y, ref in zip(page["outputs"], references)]
+    _, output_name = names(golden)
+    references = [{output_name: torch_output(torch_model, x.ravel().tolist(), shape)} for x in inputs]
+    outputs = [{output_name: np.array(y).reshape(ref[output_name].shape)} for y, ref in zip(page["outputs"], references)]
     parity = compare(references, outputs, golden["tolerances"]["fp32"], f"tfjs {backend} in Chromium")
     assert parity.passed, parity.to_json()
     assert parity.outputs[0].top1_agreement == 1.0
