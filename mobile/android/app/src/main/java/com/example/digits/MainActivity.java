@@ -87,22 +87,34 @@ public final class MainActivity extends Activity {
 
     /** Worker thread: opens every mobile artifact and runs the golden check on each. */
     private void loadAndCheck() {
-        StringBuilder report = new StringBuilder();
-        List<String> names = new ArrayList<>();
+        ModelAssets loaded;
         try {
-            model = ModelAssets.load(getAssets());
-            for (ArtifactSpec spec : model.mobileArtifacts()) {
-                ArtifactSession session = model.open(spec);
-                sessions.add(session);
-                names.add(spec.key + " (" + spec.path + ")");
-                report.append(spec.key).append(": ").append(GoldenCheck.run(model.golden, session)).append('\n');
-            }
-            report.insert(0, "Golden parity, " + model.golden.cases.size() + " cases\n");
+            loaded = ModelAssets.load(getAssets());
         } catch (IOException e) {
             runOnUiThread(() -> parity.setText(R.string.no_assets));
             return;
-        } catch (Exception e) {
-            report.append("error: ").append(e);
+        } catch (IllegalArgumentException e) {
+            runOnUiThread(() -> parity.setText("metadata.json or golden.json is malformed: " + e.getMessage()));
+            return;
+        }
+        model = loaded;
+        StringBuilder report = new StringBuilder(String.format(Locale.ROOT, "Golden parity of %s, %d cases\n",
+                loaded.metadata.model, loaded.golden.cases.size()));
+        List<String> names = new ArrayList<>();
+        try {
+            for (ArtifactSpec spec : loaded.mobileArtifacts()) {
+                // One artifact that cannot load or run must not hide the others.
+                try {
+                    ArtifactSession session = loaded.open(spec);
+                    sessions.add(session);
+                    names.add(spec.key + " (" + spec.path + ")");
+                    report.append(spec.key).append(": ").append(GoldenCheck.run(loaded.golden, session)).append('\n');
+                } catch (Exception e) {
+                    report.append(spec.key).append(": error: ").append(e).append('\n');
+                }
+            }
+        } catch (IOException e) {
+            report.append("cannot list the assets: ").append(e);
         }
         runOnUiThread(() -> {
             for (int i = 0; i < names.size(); i++) {
