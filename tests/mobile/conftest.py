@@ -1,30 +1,15 @@
-"""Fixtures for the Android sample's tests: a real converted digits folder, and each mobile artifact run on
-its golden inputs in the desktop build of the runtime that Android uses."""
+"""Fixtures for the Android sample's tests: the converted digits folder (`digits_dir`, tests/conftest.py)
+read as the app reads it, and each mobile artifact run on its golden inputs in the desktop build of the
+runtime that Android uses."""
 
 from __future__ import annotations
 
 import json
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from converter.layout import to_artifact
-from mobile_runtimes import MOBILE_ARTIFACTS, REPO, MobileRun, golden_arrays, run_artifact
-
-
-@pytest.fixture(scope="session")
-def digits_dir(tmp_path_factory) -> pathlib.Path:
-    """The bundled digits example through the real converter CLI, once per session."""
-    out = tmp_path_factory.mktemp("converted") / "digits"
-    command = [
-        sys.executable, "-m", "converter", "convert", "examples/digits/model.py:build",
-        "--weights", "examples/digits/weights.pt", "--input-shape", "1,1,8,8", "--out", str(out),
-    ]
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return out
+from mobile_runtimes import MOBILE_ARTIFACTS, MobileRun, golden_arrays, run_artifact
 
 
 @pytest.fixture(scope="session")
