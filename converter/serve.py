@@ -56,24 +56,30 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         """Quiet: the command's output is the URL line; failed requests show on the page instead."""
 
 
-def make_server(directory: pathlib.Path, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
-    """A server for the demo and `directory`, bound but not yet serving (port 0 picks a free port)."""
+def demo_server(root: pathlib.Path, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+    """The built demo at `/` and any folder `root` at MODEL_PREFIX, bound but not yet serving (port 0 picks
+    a free port). scripts/bench_web.py serves a folder of several models this way."""
     if not (DEMO_DIR / "index.html").is_file():
         raise UsageError(f"the web demo is not built ({DEMO_DIR} is missing)", stage="serve", hint="run: npm run build:web")
-    directory = pathlib.Path(directory).resolve()
-    if not (directory / "metadata.json").is_file():
+    handler = functools.partial(DemoHandler, model_dir=pathlib.Path(root).resolve())
+    return http.server.ThreadingHTTPServer((host, port), handler)
+
+
+def make_server(directory: pathlib.Path, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+    """demo_server for one converted folder, checked first so a wrong path fails here, not in the browser."""
+    if not (pathlib.Path(directory) / "metadata.json").is_file():
         raise UsageError(
             f"{directory} is not a converted folder (no metadata.json)",
             stage="serve",
             hint="pass the --out folder of `python -m converter convert`",
         )
-    handler = functools.partial(DemoHandler, model_dir=directory)
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    return demo_server(directory, port, host)
 
 
-def url_of(server: http.server.ThreadingHTTPServer) -> str:
+def url_of(server: http.server.ThreadingHTTPServer, page: str = "") -> str:
+    """The URL of `page` (the demo by default) with the served folder as its model."""
     host, port = server.server_address[:2]
-    return f"http://{host}:{port}/?model={MODEL_PREFIX.lstrip('/')}"
+    return f"http://{host}:{port}/{page}?model={MODEL_PREFIX.lstrip('/')}"
 
 
 def serve(directory: pathlib.Path, port: int, host: str = "127.0.0.1") -> None:

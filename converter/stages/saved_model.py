@@ -47,63 +47,63 @@ def _offline_workdir(folder: Path, seed: int):
         os.chdir(previous)
 
 
+def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
+    """onnx2tf's Keras model wrapped in one tf.function signature named after PyTorch's tensors.
+
+    Returns (module to save, concrete function, input bindings, output bindings). `pseudo_ops` asks onnx2tf
+    to build those ops from elementary ones (for runtimes that lack them).
+    """
+    tf = import_tensorflow()
+    import onnx2tf
+
+    scratch = ctx.work / ".onnx2tf"
+    # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
+    keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
+    try:
+        with _offline_workdir(scratch, ctx.options.seed):
+            keras_model = onnx2tf.convert(
+                input_onnx_file_path=str(ctx.work / ctx.artifacts["onnx"].path),
+                output_folder_path=str(scratch / "out"),
+                disable_model_save=True,
+                keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
+                replace_to_pseudo_operators=[op.lower() for op in pseudo_ops] or None,
+                verbosity="error",
+            )
+    except (Exception, SystemExit) as exc:
+        # onnx2tf reports some failures by calling sys.exit after logging the cause.
+        raise ConversionError(f"onnx2tf failed: {first_line(exc) or 'see the log'}", stage="saved_model",
+                              hint="see logs/saved_model.log for the failing ONNX node") from exc
+    finally:
+        _remove_tree(scratch)
+
+    inputs = [_bind(spec, list(t.shape), spec.name) for spec, t in zip(ctx.inputs, keras_model.inputs)]
+    specs = [tf.TensorSpec([None if d is None else int(d) for d in b.shape], spec.dtype, name=spec.name)
+             for b, spec in zip(inputs, ctx.inputs)]
+
+    @tf.function(input_signature=specs)
+    def serving_default(*args):
+        result = keras_model(list(args) if len(args) > 1 else args[0], training=False)
+        result = result if isinstance(result, (list, tuple)) else [result]
+        return {o.name: tf.identity(t) for o, t in zip(ctx.outputs, result)}
+
+    concrete = serving_default.get_concrete_function()
+    holder = tf.Module()
+    holder.variables_ = list(keras_model.variables)  # tracked, so the weights are saved with the function
+    holder.serving_default = serving_default
+    outputs_sig = concrete.structured_outputs
+    outputs = [_bind(spec, outputs_sig[spec.name].shape.as_list(), spec.name) for spec in ctx.outputs]
+    return holder, concrete, inputs, outputs
+
+
 class SavedModelStage(Stage):
     name = "saved_model"
     after = "onnx"
 
     def convert(self, ctx: Context) -> Artifact:
         tf = import_tensorflow()
-        import onnx2tf
-
-        scratch = ctx.work / ".onnx2tf"
-        # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
-        keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
-        try:
-            with _offline_workdir(scratch, ctx.options.seed):
-                keras_model = onnx2tf.convert(
-                    input_onnx_file_path=str(ctx.work / ctx.artifacts["onnx"].path),
-                    output_folder_path=str(scratch / "out"),
-                    disable_model_save=True,
-                    keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
-                    verbosity="error",
-                )
-        except (Exception, SystemExit) as exc:
-            # onnx2tf reports some failures by calling sys.exit after logging the cause.
-            raise ConversionError(f"onnx2tf failed: {first_line(exc) or 'see the log'}", stage=self.name,
-                                  hint="see logs/saved_model.log for the failing ONNX node") from exc
-        finally:
-            _remove_tree(scratch)
-
-        inputs = [self._bind(spec, list(t.shape), spec.name) for spec, t in zip(ctx.inputs, keras_model.inputs)]
-        specs = [tf.TensorSpec([None if d is None else int(d) for d in b.shape], spec.dtype, name=spec.name)
-                 for b, spec in zip(inputs, ctx.inputs)]
-
-        @tf.function(input_signature=specs)
-        def serving_default(*args):
-            result = keras_model(list(args) if len(args) > 1 else args[0], training=False)
-            result = result if isinstance(result, (list, tuple)) else [result]
-            return {o.name: tf.identity(t) for o, t in zip(ctx.outputs, result)}
-
-        concrete = serving_default.get_concrete_function()
-        holder = tf.Module()
-        holder.variables_ = list(keras_model.variables)  # tracked, so the weights are saved with the function
-        holder.serving_default = serving_default
-        path = ctx.work / "saved_model"
-        tf.saved_model.save(holder, str(path), signatures={"serving_default": concrete})
-        outputs_sig = concrete.structured_outputs
-        outputs = [self._bind(spec, outputs_sig[spec.name].shape.as_list(), spec.name) for spec in ctx.outputs]
+        holder, concrete, inputs, outputs = build_tf_model(ctx)
+        tf.saved_model.save(holder, str(ctx.work / "saved_model"), signatures={"serving_default": concrete})
         return Artifact(Path("saved_model"), "fp32", inputs, outputs)
-
-    @staticmethod
-    def _bind(spec, artifact_shape: list, artifact_name: str) -> Binding:
-        perms = candidate_perms(spec.shape, artifact_shape)
-        if not perms:
-            raise ConversionError(f"{spec.name}: onnx2tf made shape {artifact_shape} from {list(spec.shape)}",
-                                  stage="saved_model", hint="report the model; the layout change is not a transpose")
-        # When both the identity and channels-last fit (e.g. 1x3x3x3), onnx2tf's rule for 4-D and 5-D
-        # tensors is channels-last.
-        perm = perms[-1] if len(spec.shape) in (4, 5) else perms[0]
-        return Binding(spec.name, artifact_name, [spec.shape[i] for i in perm], permute_layout(spec.layout, perm), perm)
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
         tf = import_tensorflow()
@@ -113,6 +113,17 @@ class SavedModelStage(Stage):
             out = function(**{name: tf.constant(value) for name, value in case.items()})
             results.append({o.name: out[o.name].numpy() for o in ctx.outputs})
         return results
+
+
+def _bind(spec, artifact_shape: list, artifact_name: str) -> Binding:
+    perms = candidate_perms(spec.shape, artifact_shape)
+    if not perms:
+        raise ConversionError(f"{spec.name}: onnx2tf made shape {artifact_shape} from {list(spec.shape)}",
+                              stage="saved_model", hint="report the model; the layout change is not a transpose")
+    # When both the identity and channels-last fit (e.g. 1x3x3x3), onnx2tf's rule for 4-D and 5-D
+    # tensors is channels-last.
+    perm = perms[-1] if len(spec.shape) in (4, 5) else perms[0]
+    return Binding(spec.name, artifact_name, [spec.shape[i] for i in perm], permute_layout(spec.layout, perm), perm)
 
 
 def _remove_tree(path: Path) -> None:

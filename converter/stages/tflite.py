@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import ConversionError, first_line
 from ..layout import Binding
 from .base import Arrays, Artifact, Context, Stage
-from .saved_model import import_tensorflow
+from .saved_model import build_tf_model, import_tensorflow
+
+# TF ops that TFLite has no builtin for, but that onnx2tf can build from elementary ops. Erf is exact GELU's
+# core; its replacement is a polynomial approximation with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26).
+PSEUDO_OPS = {"Erf"}
 
 
 class TfliteStage(Stage):
@@ -21,21 +26,38 @@ class TfliteStage(Stage):
     def convert(self, ctx: Context) -> Artifact:
         tf = import_tensorflow()
         source = ctx.artifacts["saved_model"]
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(ctx.work / source.path))
-        if self.precision == "fp16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
+        notes = []
         try:
-            flatbuffer = converter.convert()
+            flatbuffer = self._convert(tf.lite.TFLiteConverter.from_saved_model(str(ctx.work / source.path)))
         except Exception as exc:
-            raise ConversionError(f"TFLite conversion failed: {first_line(exc)}", stage=self.name,
-                                  hint="see the log for the ops TFLite lacks") from exc
+            missing = set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(exc)))
+            if not missing or not missing <= PSEUDO_OPS:
+                raise ConversionError(f"TFLite has no kernel for: {', '.join(sorted(missing))}" if missing else
+                                      f"TFLite conversion failed: {first_line(exc)}", stage=self.name,
+                                      unsupported_ops=sorted(missing), hint="see the log; these ops need a rewrite "
+                                      "in the model or TFLite's Flex delegate") from exc
+            # Rebuild the TF model for TFLite alone, with those ops decomposed (cached for the fp16 stage).
+            if "tflite_model" not in ctx.shared:
+                holder, concrete, _, _ = build_tf_model(ctx, tuple(sorted(missing)))
+                ctx.shared["tflite_model"] = (holder, concrete)
+            holder, concrete = ctx.shared["tflite_model"]
+            flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
+            notes.append(f"{', '.join(sorted(missing))} built from elementary ops: TFLite has no such builtin")
         path = Path("tflite") / self.filename
         (ctx.work / path).parent.mkdir(exist_ok=True)
         (ctx.work / path).write_bytes(flatbuffer)
         # The TFLite signature keeps the SavedModel's names and layouts.
         copy = lambda b: Binding(b.name, b.artifact_name, list(b.shape), b.layout, list(b.perm))  # noqa: E731
-        return Artifact(path, self.precision, [copy(b) for b in source.inputs], [copy(b) for b in source.outputs])
+        return Artifact(path, self.precision, [copy(b) for b in source.inputs], [copy(b) for b in source.outputs],
+                        notes)
+
+    def _convert(self, converter) -> bytes:
+        import tensorflow as tf
+
+        if self.precision == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
         from ai_edge_litert.interpreter import Interpreter

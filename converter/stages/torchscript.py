@@ -48,7 +48,9 @@ class TorchScriptStage(Stage):
             try:
                 with torch.no_grad():
                     # strict=False lets dict outputs through (segmentation models return {"out": ...}).
-                    module = torch.jit.trace(module, tuple(_torch_inputs(ctx, ctx.cases.inputs[0])), strict=False)
+                    # check_trace re-runs the model to compare; the parity check below does that properly.
+                    module = torch.jit.trace(module, tuple(_torch_inputs(ctx, ctx.cases.inputs[0])), strict=False,
+                                             check_trace=False)
             except Exception as exc:
                 raise ConversionError(f"torch.jit.trace failed: {first_line(exc)}", stage=self.name,
                                       hint="make forward traceable (no data-dependent Python control flow)") from exc

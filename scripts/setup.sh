@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Sets a fresh machine up: system packages (Chromium, JUnit), the Python virtual environment in .venv with
+# the exact versions of constraints.txt, the npm packages, and the web demo's build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+# --- system packages: Node.js is on the machine; Chromium (browser tests) and JUnit (Android core tests)
+missing=()
+command -v chromium >/dev/null || missing+=(chromium chromium-driver)
+[ -f /usr/share/java/junit4.jar ] || missing+=(junit4)
+command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+fi
+# A stamp of the inputs lets a second run skip the installs (the checks alone take a minute).
+stamp() { cat "$@" | sha256sum | cut -d' ' -f1; }
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt)
+if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$(stamp constraints.txt pyproject.toml scripts/setup.sh)" ]; then
+say "installing Python packages (first run: several minutes)"
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip==25.3"
+"${PIP[@]}" torch torchvision onnx2tf onnxscript "setuptools<81" scikit-learn pytest hypothesis psutil
+# tensorflowjs' declared extras cannot be resolved beside onnx2tf (STACK.md): install it without them,
+# then exactly what its converter imports.
+"${PIP[@]}" --no-deps tensorflowjs tensorflow-decision-forests
+"${PIP[@]}" tensorflow-hub importlib_resources wurlitzer ydf pandas jax jaxlib
+"${PIP[@]}" --no-deps --no-build-isolation -e .
+stamp constraints.txt pyproject.toml scripts/setup.sh > .venv/.setup-stamp
+fi
+
+# --- JavaScript: TF.js for the Node parity check, the web demo's packages, playwright-core
+if [ "$(cat node_modules/.setup-stamp 2>/dev/null)" != "$(stamp package-lock.json)" ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  stamp package-lock.json > node_modules/.setup-stamp
+fi
+npm run --silent build:web
+
+say "setup done: .venv, node_modules, web-demo/dist"

@@ -1,0 +1,66 @@
+"""Small real architectures for end-to-end tests, each built with a fixed seed. Used as MODEL arguments:
+`tests/models/small.py:mlp_layernorm_gelu`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MlpLayerNormGelu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(32, 64), nn.LayerNorm(64), nn.GELU(), nn.Linear(64, 16), nn.GELU(),
+                                 nn.Linear(16, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class AttentionBlock(nn.Module):
+    """A pre-norm transformer encoder block: multi-head self-attention and a GELU feed-forward."""
+
+    def __init__(self, dim: int = 32, heads: int = 4) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.ff(self.norm2(x))
+
+
+class TwoInputs(nn.Module):
+    """An image and a feature vector, two outputs: checks input order, names and layouts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, image: torch.Tensor, features: torch.Tensor):
+        fmap = torch.relu(self.conv(image))
+        return fmap, fmap.mean(dim=(2, 3)) + self.fc(features)
+
+
+def _seeded(cls):
+    def build():
+        torch.manual_seed(0)
+        return cls()
+
+    return build
+
+
+mlp_layernorm_gelu = _seeded(MlpLayerNormGelu)
+attention_block = _seeded(AttentionBlock)
+two_inputs = _seeded(TwoInputs)
+
+
+def mobilenet_v2():
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.mobilenet_v2(weights=None)
