@@ -91,11 +91,14 @@ def _import(target: str):
         name = f"_converter_model_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        # Registered before it runs, as `import` does: dataclasses and pickling look the module up by name.
+        sys.modules[name] = module
         # The file's own folder goes on the path so that it can import its sibling modules.
         sys.path.insert(0, str(path.resolve().parent))
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
+            sys.modules.pop(name, None)
             raise UsageError(
                 f"importing {target} raised {type(exc).__name__}: {exc}", stage=STAGE, hint="fix the error in that file"
             ) from exc

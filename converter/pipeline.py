@@ -124,6 +124,10 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
                 outputs_by_stage[stage.name] = _convert_and_check(stage, ctx, result, outputs_by_stage, cases)
             except ConverterError as exc:
                 result.status, result.error = "failed", exc
+                if isinstance(exc, ParityError) and stage.name == "saved_model":
+                    from .diverge import annotate  # re-runs onnx2tf with its per-op check: only on failure
+
+                    annotate(ctx, result)
             except OSError as exc:
                 result.status = "failed"
                 result.error = ConversionError(f"{exc.strerror or exc} ({exc.filename or 'while writing'})",
