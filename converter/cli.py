@@ -136,4 +136,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         force=args.force, verbosity=0 if args.quiet else 1 + args.verbose,
     )
     result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)
+    if result.exit_code == 0 and not args.quiet and "tfjs" in args.targets:
+        print(f"open it in a browser: python -m converter serve {result.path} --port 8000")
     return result.exit_code

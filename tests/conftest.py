@@ -20,12 +20,17 @@ def run_cli(*args: str, timeout: float = 900, **kwargs) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="session")
-def digits_dir(tmp_path_factory) -> pathlib.Path:
+def digits_run(tmp_path_factory) -> tuple[pathlib.Path, subprocess.CompletedProcess]:
     """The bundled digits example through the real converter CLI, with its labelled test set."""
     out = tmp_path_factory.mktemp("converted") / "digits"
     proc = run_cli("convert", *DIGITS, "--eval-data", "examples/digits/test.npz", "--out", out)
     assert proc.returncode == 0, f"conversion failed:\n{proc.stdout}\n{proc.stderr}"
-    return out
+    return out, proc
+
+
+@pytest.fixture(scope="session")
+def digits_dir(digits_run) -> pathlib.Path:
+    return digits_run[0]
 
 
 @pytest.fixture(scope="session")

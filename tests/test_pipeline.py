@@ -1,0 +1,173 @@
+"""End to end through the CLI: every stage converts and matches PyTorch, on real models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import DIGITS, run_cli
+from converter.stages.torchscript import ANDROID_LITE_BYTECODE
+
+ALL_STAGES = ["torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs"]
+REPORT_STAGE_KEYS = {"name", "status", "max_abs_err", "max_rel_err", "tolerance", "seconds", "artifact", "bytes"}
+
+
+def _report(folder):
+    return json.loads((folder / "report.json").read_text())
+
+
+def _assert_all_passed(report):
+    assert [s["name"] for s in report["stages"]] == ALL_STAGES
+    for stage in report["stages"]:
+        assert stage["status"] == "passed", stage
+        assert REPORT_STAGE_KEYS <= stage.keys()
+        assert stage["max_rel_err"] <= stage["tolerance"]
+        assert stage["bytes"] > 0
+
+
+def test_digits_every_stage_passes_with_accuracy(digits_dir, digits_report):
+    _assert_all_passed(digits_report)
+    assert digits_report["exit_code"] == 0
+    accuracy = digits_report["accuracy"]
+    # 360 held-out images: the trained model scores 98%, and every artifact classifies them like PyTorch.
+    assert accuracy["pytorch"] > 0.97
+    for stage in ALL_STAGES:
+        assert abs(accuracy[stage] - accuracy["pytorch"]) <= 1 / 360, (stage, accuracy)
+    for name in ("model.onnx", "saved_model/saved_model.pb", "tfjs/model.json", "model.pt", "model.ptl",
+                 "tflite/model_float32.tflite", "tflite/model_float16.tflite", "golden/golden.json",
+                 "metadata.json", "report.json", "report.html"):
+        assert (digits_dir / name).is_file(), name
+    assert list((digits_dir / "tfjs").glob("group1-shard*.bin"))
+    for stage in ALL_STAGES:
+        assert (digits_dir / "logs" / f"{stage}.log").is_file()
+    assert not list(digits_dir.parent.glob(".digits*")), "temporary folders or locks left behind"
+
+
+def test_digits_each_stage_compared_with_the_stage_before(digits_report):
+    by_name = {s["name"]: s for s in digits_report["stages"]}
+    for stage in ALL_STAGES:
+        against = [c["against"] for c in by_name[stage]["comparisons"]]
+        assert against[0] == "pytorch"
+        if by_name[stage]["after"] != "pytorch":
+            assert against == ["pytorch", by_name[stage]["after"]]
+    fp16 = by_name["tflite_fp16"]
+    assert fp16["precision"] == "fp16" and fp16["tolerance"] == 1e-2
+    # fp16 weights really are lower precision: measurably worse than fp32, within their own tolerance.
+    assert by_name["tflite_fp32"]["max_rel_err"] < fp16["max_rel_err"] < 1e-2
+    assert fp16["bytes"] < 0.6 * by_name["tflite_fp32"]["bytes"]
+
+
+def test_digits_terminal_output_is_short_and_quiet(digits_run):
+    _, proc = digits_run
+    lines = proc.stdout.splitlines()
+    assert len(lines) <= len(ALL_STAGES) + 4
+    assert sum(line.startswith("[") for line in lines) == len(ALL_STAGES)
+    noise = ("E0000", "W0000", "WARNING", "Warning", "absl", "tensorflow/")
+    assert not [line for line in (proc.stdout + proc.stderr).splitlines() if any(n in line for n in noise)]
+    assert "report.html" in proc.stdout and "serve" in proc.stdout
+
+
+def test_metadata_records_layouts_per_artifact(digits_dir):
+    meta = json.loads((digits_dir / "metadata.json").read_text())
+    assert meta["inputs"] == [{"name": "x", "shape": [1, 1, 8, 8], "dtype": "float32", "layout": "NCHW"}]
+    assert meta["labels"] == [str(d) for d in range(10)] and meta["preprocessing"]["kind"] == "digits8x8"
+    tfjs = meta["artifacts"]["tfjs"]
+    assert tfjs["inputs"][0]["perm"] == [0, 2, 3, 1] and tfjs["inputs"][0]["layout"] == "NHWC"
+    assert tfjs["inputs"][0]["shape"] == [1, 8, 8, 1]
+    assert meta["artifacts"]["onnx"]["inputs"][0]["perm"] == [0, 1, 2, 3]
+    assert set(meta["artifacts"]) == set(ALL_STAGES)
+
+
+def test_golden_json_matches_the_npy_files_and_pytorch(digits_dir):
+    import torch
+
+    golden = json.loads((digits_dir / "golden" / "golden.json").read_text())
+    assert [c["name"] for c in golden["cases"]] == ["random_0", "random_1"]
+    module = torch.jit.load(str(digits_dir / "model.pt"))
+    for case in golden["cases"]:
+        x = np.load(digits_dir / "golden" / f"input_x_{case['name']}.npy")
+        np.testing.assert_array_equal(np.asarray(case["inputs"]["x"], dtype=np.float32), x.reshape(-1))
+        expected = module(torch.from_numpy(x)).detach().numpy().reshape(-1)
+        np.testing.assert_allclose(case["outputs"]["output"], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_report_html_draws_stages_and_errors(digits_dir):
+    page = (digits_dir / "report.html").read_text()
+    assert page.count("<svg") == 2  # the pipeline diagram and the error plot
+    for stage in ALL_STAGES:
+        assert stage in page
+    assert "http" not in page.replace("http-equiv", "")  # nothing to fetch: it opens offline
+
+
+def test_ptl_bytecode_fits_the_android_runtime(digits_report):
+    ptl = next(s for s in digits_report["stages"] if s["name"] == "ptl")
+    assert ptl["bytecode_version"] <= ANDROID_LITE_BYTECODE
+    assert any("XNNPACK" in note for note in ptl["notes"])
+
+
+@pytest.mark.parametrize("quantize, ratio", [("fp16", 0.5), ("uint8", 0.25)])
+def test_tfjs_quantized_weights_are_smaller_and_within_tolerance(tmp_path, digits_dir, quantize, ratio):
+    out = tmp_path / quantize
+    proc = run_cli("convert", *DIGITS, "--targets", "tfjs", "--quantize", quantize, "--out", out, "--cases", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stage = next(s for s in _report(out)["stages"] if s["name"] == "tfjs")
+    assert stage["precision"] == quantize
+    assert stage["max_rel_err"] <= stage["tolerance"]
+    shards = lambda d: sum(p.stat().st_size for p in (d / "tfjs").glob("*.bin"))  # noqa: E731
+    # Weights only: model.json (the graph) is the same size at every precision.
+    assert shards(out) <= ratio * shards(digits_dir) * 1.01
+
+
+def test_targets_subset_builds_only_what_is_asked(tmp_path):
+    out = tmp_path / "onnx_only"
+    proc = run_cli("convert", *DIGITS, "--targets", "onnx", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert [s["name"] for s in _report(out)["stages"]] == ["onnx"]
+    assert (out / "model.onnx").is_file() and not (out / "saved_model").exists()
+    assert _report(out)["stages"][0]["opset"] == 18
+
+
+def test_sample_input_becomes_a_golden_case(tmp_path):
+    sample = tmp_path / "x.npy"
+    np.save(sample, np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 1, 8, 8))
+    out = tmp_path / "sampled"
+    proc = run_cli("convert", *DIGITS, "--targets", "onnx,ptl", "--sample-input", sample, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    golden = json.loads((out / "golden" / "golden.json").read_text())
+    assert [c["name"] for c in golden["cases"]] == ["random_0", "random_1", "sample_0"]
+    assert golden["cases"][2]["inputs"]["x"][-1] == 1.0
+
+
+@pytest.mark.parametrize("model, shapes", [
+    ("mlp_layernorm_gelu", ["2,32"]),
+    ("attention_block", ["1,10,32"]),
+    ("two_inputs", ["1,3,8,8", "1,6"]),
+])
+def test_small_architectures_pass_every_stage(tmp_path, model, shapes):
+    out = tmp_path / model
+    args = [a for s in shapes for a in ("--input-shape", s)]
+    proc = run_cli("convert", f"tests/models/small.py:{model}", *args, "--out", out, "--cases", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = _report(out)
+    _assert_all_passed(report)
+    if model == "two_inputs":
+        tfjs = report["artifacts"]["tfjs"]
+        assert [b["name"] for b in tfjs["inputs"]] == ["image", "features"]
+        assert [b["perm"] for b in tfjs["outputs"]] == [[0, 2, 3, 1], [0, 1]]
+    if model == "attention_block":
+        # A (batch, length, features) input keeps its layout: no transpose for sequences.
+        assert report["artifacts"]["saved_model"]["inputs"][0]["perm"] == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_passes_every_stage(tmp_path):
+    out = tmp_path / "mobilenet_v2"
+    proc = run_cli("convert", "tests/models/small.py:mobilenet_v2", "--input-shape", "1,3,224,224", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = _report(out)
+    _assert_all_passed(report)
+    # Random weights make tiny outputs; the relative measure still holds every artifact to 1e-4 of their scale.
+    for stage in report["stages"]:
+        assert stage["comparisons"][0]["outputs"][0]["top1_agreement"] == 1.0
