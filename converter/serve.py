@@ -7,9 +7,12 @@ this command must start instantly and must not import the conversion stack.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import pathlib
+import threading
+from collections.abc import Iterator
 
 from converter.errors import UsageError
 
@@ -80,6 +83,19 @@ def url_of(server: http.server.ThreadingHTTPServer, page: str = "") -> str:
     """The URL of `page` (the demo by default) with the served folder as its model."""
     host, port = server.server_address[:2]
     return f"http://{host}:{port}/{page}?model={MODEL_PREFIX.lstrip('/')}"
+
+
+@contextlib.contextmanager
+def running(server: http.server.ThreadingHTTPServer) -> Iterator[http.server.ThreadingHTTPServer]:
+    """Serves from a background thread for the duration of the block (browser tests, the web benchmark)."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def serve(directory: pathlib.Path, port: int, host: str = "127.0.0.1") -> None:

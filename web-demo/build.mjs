@@ -1,5 +1,6 @@
-// Builds the static demo into web-demo/dist: one ES-module bundle (with lazily loaded chunks for ONNX
-// Runtime and WebGPU), the page, and the runtimes' wasm binaries, all addressed by relative URLs.
+// Builds the static demo into web-demo/dist: ES-module bundles for the demo page and the benchmark page
+// (sharing chunks; ONNX Runtime and WebGPU load lazily on the demo), the pages, and the runtimes' wasm
+// binaries, all addressed by relative URLs.
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -21,7 +22,7 @@ const WASM = [
 
 await rm(dist, { recursive: true, force: true });
 await build({
-  entryPoints: [path.join(here, 'src', 'main.js')],
+  entryPoints: ['main.js', 'bench.js'].map((file) => path.join(here, 'src', file)),
   outdir: dist,
   bundle: true,
   splitting: true,
@@ -32,8 +33,7 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
 });
-await copyFile(path.join(here, 'index.html'), path.join(dist, 'index.html'));
-await copyFile(path.join(here, 'style.css'), path.join(dist, 'style.css'));
+for (const file of ['index.html', 'bench.html', 'style.css']) await copyFile(path.join(here, file), path.join(dist, file));
 for (const { dir, from, files } of WASM) {
   await mkdir(path.join(dist, dir), { recursive: true });
   for (const file of files) await copyFile(path.join(from, file), path.join(dist, dir, file));

@@ -1,19 +1,10 @@
-// Drives the demo page in Debian's headless Chromium and prints what it saw as one JSON line.
+// Drives the demo page in headless Chromium and prints what it saw as one JSON line.
 //
 //   node tests/web/browser.mjs '{"scenario": "golden", "url": "http://127.0.0.1:PORT/?model=model/", ...}'
 //
 // The pytest files in this folder start the server, call this once per scenario and assert on the JSON;
 // every number comes from the real page running the real converted model.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-// The machine has no open network: without these, Chromium's background services stall and misbehave.
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-const TIMEOUT_MS = 60_000;
+import { TIMEOUT_MS, withPage } from '../../web-demo/headless.mjs';
 
 const scenarios = {
   // Golden check per backend, as a user would get it from the parity badge.
@@ -111,29 +102,11 @@ async function touchStroke(cdp, points) {
 
 async function main() {
   const { scenario, url, waitReady = scenario !== 'error', ...args } = JSON.parse(process.argv[2]);
-  const profile = await mkdtemp(path.join(os.tmpdir(), 'demo-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, hasTouch: true, viewport: { width: 1100, height: 900 },
-  });
-  const problems = [];
-  try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(TIMEOUT_MS);
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    page.on('response', (response) => {
-      if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
-    });
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-    });
-    await page.goto(url);
+  const { result, problems } = await withPage(url, async (page) => {
     if (waitReady) await page.evaluate(() => window.demo.ready);
-    const result = await scenarios[scenario](page, args);
-    console.log(JSON.stringify({ ...result, problems }));
-  } finally {
-    await context.close();
-    await rm(profile, { recursive: true, force: true });
-  }
+    return scenarios[scenario](page, args);
+  });
+  console.log(JSON.stringify({ ...result, problems }));
 }
 
 await main();

@@ -1,5 +1,6 @@
-"""Fixtures for the web demo's browser tests: a real converted digits folder, the built demo, a local
-server, and a runner that drives Debian's headless Chromium through playwright-core (browser.mjs)."""
+"""Fixtures for the web demo's browser tests: the built demo, a local server for the real converted digits
+folder (`digits_dir`, tests/conftest.py: the converter CLI on the bundled example, once per session), and a
+runner that drives Debian's headless Chromium through playwright-core (browser.mjs)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import os
 import pathlib
 import shutil
 import subprocess
-import sys
-import threading
 
 import pytest
 
-from converter.serve import make_server, url_of
+from converter.serve import make_server, running, url_of
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RUNNER = pathlib.Path(__file__).with_name("browser.mjs")
@@ -45,31 +44,11 @@ def demo_built(browser_tools) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="session")
-def digits_dir(tmp_path_factory) -> pathlib.Path:
-    """The bundled digits example through the real converter CLI, once per session."""
-    out = tmp_path_factory.mktemp("converted") / "digits"
-    command = [
-        sys.executable, "-m", "converter", "convert", "examples/digits/model.py:build",
-        "--weights", "examples/digits/weights.pt", "--input-shape", "1,1,8,8", "--out", str(out),
-    ]
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return out
-
-
 @contextlib.contextmanager
 def serving(directory: pathlib.Path):
-    """converter.serve's server on a free loopback port, in a thread; yields the URL `serve` prints."""
-    server = make_server(directory, 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    """converter.serve's server on a free loopback port; yields the URL `serve` prints."""
+    with running(make_server(directory, 0)) as server:
         yield url_of(server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture(scope="session")
@@ -92,13 +71,9 @@ def golden(digits_dir) -> dict:
 @pytest.fixture(scope="session")
 def torch_model(digits_dir):
     """The PyTorch reference: the folder's own TorchScript model."""
-    import warnings
-
     import torch
 
-    with warnings.catch_warnings():  # torch.jit.load announces its deprecation; TorchScript is the artifact here
-        warnings.simplefilter("ignore", FutureWarning)
-        return torch.jit.load(str(digits_dir / "model.pt")).eval()
+    return torch.jit.load(str(digits_dir / "model.pt")).eval()
 
 
 @pytest.fixture(scope="session")

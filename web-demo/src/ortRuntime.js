@@ -27,6 +27,10 @@ export class OrtModel {
     return new OrtModel(session, bytes.byteLength);
   }
 
+  dispose() {
+    return this.session.release();
+  }
+
   // Same contract as TfjsModel.run: artifact-layout inputs in, {artifact_name: {data, shape}} out.
   async run(inputs) {
     const feeds = Object.fromEntries(inputs.map((input) => [input.name, ortTensor(input)]));

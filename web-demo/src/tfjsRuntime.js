@@ -31,6 +31,11 @@ export function currentBackend() {
   return tf.getBackend();
 }
 
+// Threads need a cross-origin-isolated page; benchmarks report whether they were in use.
+export function wasmThreads() {
+  return tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+}
+
 // Bytes fetched for the model files (model.json and weight shards), from the browser's resource timing.
 function downloadedBytes(dirUrl) {
   const latest = new Map();
@@ -70,6 +75,10 @@ export class TfjsModel {
     } finally {
       tf.dispose(Object.values(feeds));
     }
+  }
+
+  dispose() {
+    this.model.dispose();
   }
 
   async execute(feeds) {

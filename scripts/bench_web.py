@@ -1,0 +1,189 @@
+"""Browser latency and size benchmark of the converted mobilenet_v2 (issue 3, "Speed").
+
+    python scripts/bench_web.py [--work build/bench_web] [--runs 30] [--reuse]
+
+1. Converts torchvision's mobilenet_v2 (random weights) with our CLI three times: fp32, fp16 and uint8
+   TF.js weights.
+2. Builds the same architecture natively in Keras (`tf.keras.applications.MobileNetV2(weights=None)`),
+   exports it and converts it with tensorflowjs directly: the best case TF.js can reach, no ONNX detour.
+3. Times them, and our model.onnx in ONNX Runtime Web, in one headless Chromium run: single-threaded wasm,
+   median of N runs after warm-up, the models taking turns in blocks of runs (web-demo/bench.html).
+4. Writes the results into docs/benchmarks.md, between markers, leaving the rest of the file alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from converter.serve import demo_server, running, url_of  # noqa: E402
+
+MODEL = "torchvision.models:mobilenet_v2"
+INPUT_SHAPE = "1,3,224,224"
+PRECISIONS = ("fp32", "fp16", "uint8")
+SIZE_TARGETS = {"fp16": 0.5, "uint8": 0.25}  # at most this fraction of the fp32 bytes
+OURS = "ours fp32"
+# Ours (fp32, wasm) at most this multiple of the row's latency.
+LATENCY_TARGETS = {"Keras-native": 1.0, "ours model.onnx": 0.75}
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench_web: begin -->", "<!-- bench_web: end -->"
+
+
+def convert_ours(work: pathlib.Path, precision: str, reuse: bool) -> dict:
+    """Our CLI on mobilenet_v2 with `precision` TF.js weights; returns the folder's report.json."""
+    out = work / precision
+    if not (reuse and (out / "report.json").is_file()):
+        command = [sys.executable, "-m", "converter", "convert", MODEL, "--input-shape", INPUT_SHAPE,
+                   "--targets", "tfjs", "--quantize", precision, "--out", str(out), "--force"]
+        print("+", " ".join(command), flush=True)
+        subprocess.run(command, cwd=REPO, check=True)
+    return json.loads((out / "report.json").read_text())
+
+
+def build_keras_native(work: pathlib.Path, reuse: bool) -> None:
+    """MobileNetV2 from Keras, exported as a SavedModel and converted by tensorflowjs with its defaults."""
+    out = work / "keras"
+    if reuse and (out / "tfjs" / "model.json").is_file():
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
+
+    print("+ Keras MobileNetV2(weights=None) -> SavedModel -> tensorflowjs", flush=True)
+    tf.keras.applications.MobileNetV2(weights=None).export(str(out / "saved_model"), verbose=False)
+    tfjs_convert.convert_tf_saved_model(str(out / "saved_model"), str(out / "tfjs"), signature_def="serving_default")
+
+
+def tfjs_entry(label: str, model_json: pathlib.Path, work: pathlib.Path, backend: str = "wasm") -> dict:
+    """A bench.json entry for a graph model, fed through the node names of its own signature."""
+    signature = json.loads(model_json.read_text())["signature"]
+    inputs = [{"artifact_name": spec["name"], "dtype": "float32",
+               # A dynamic batch (-1) is run with batch 1, like our converted model.
+               "shape": [max(1, int(d["size"])) for d in spec["tensorShape"]["dim"]]}
+              for spec in signature["inputs"].values()]
+    outputs = [{"artifact_name": spec["name"]} for spec in signature["outputs"].values()]
+    return {"label": label, "runtime": "tfjs", "backend": backend, "path": str(model_json.relative_to(work)),
+            "inputs": inputs, "outputs": outputs}
+
+
+def onnx_entry(label: str, folder: pathlib.Path, work: pathlib.Path) -> dict:
+    artifact = json.loads((folder / "metadata.json").read_text())["artifacts"]["onnx"]
+    inputs = [{"artifact_name": b["artifact_name"], "shape": b["shape"], "dtype": "float32"} for b in artifact["inputs"]]
+    return {"label": label, "runtime": "onnx", "path": str((folder / artifact["path"]).relative_to(work)),
+            "inputs": inputs, "outputs": []}
+
+
+def run_in_chromium(work: pathlib.Path, entries: list[dict], runs: int) -> dict:
+    (work / "bench.json").write_text(json.dumps({"runs": runs, "entries": entries}, indent=1))
+    subprocess.run(["npm", "run", "build:web"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    with running(demo_server(work, 0)) as server:
+        proc = subprocess.run(["node", "web-demo/headless.mjs", url_of(server, "bench.html"), "bench.result"],
+                              cwd=REPO, check=True, capture_output=True, text=True)
+    page = json.loads(proc.stdout.strip().splitlines()[-1])
+    if page["problems"]:
+        raise SystemExit("the benchmark page reported problems:\n" + "\n".join(page["problems"]))
+    return page["result"]
+
+
+def folder_bytes(folder: pathlib.Path) -> int:
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+
+
+def tfjs_stage(report: dict) -> dict:
+    return next(stage for stage in report["stages"] if stage["name"] == "tfjs")
+
+
+def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> str:
+    ours = next(row for row in result["rows"] if row["label"] == OURS)["medianMs"]
+    chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        BEGIN,
+        "## Web: mobilenet_v2 in headless Chromium",
+        "",
+        f"Command: `{command}`. Measured {datetime.date.today()} on {os.cpu_count()} CPU cores "
+        f"({platform.machine()}), {chromium}, headless. Single-threaded wasm (TF.js wasm threads in use: "
+        f"{str(result['tfjsWasmThreads']).lower()}; ONNX Runtime Web numThreads 1), median of {result['runs']} runs "
+        f"after {result['warmupRuns']} warm-up runs per model, the models of one backend taking turns in blocks of "
+        f"{result['blockRuns']} runs after one untimed run (so load from other processes spreads over all of them), "
+        "input upload and output "
+        "download included. "
+        "Random weights: torchvision `mobilenet_v2()` through our CLI, Keras `MobileNetV2(weights=None)` "
+        "exported with `model.export` and converted by `tensorflowjs` with its defaults.",
+        "",
+        f"| Model | Runtime | Median latency | {OURS} / this | Target | Downloaded |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        target = LATENCY_TARGETS.get(row["label"])
+        ratio = ours / row["medianMs"]
+        versus, goal = (f"{ratio:.2f}x", f"<= {target:.2f}x: {'met' if ratio <= target else 'missed'}") if target else ("", "")
+        lines.append(f"| {row['label']} | {row['runtime']} ({row['backend']}) | {row['medianMs']:.1f} ms | {versus} "
+                     f"| {goal} | {row['bytes'] / 1e6:.2f} MB |")
+    fp32_bytes = folder_bytes(work / "fp32" / "tfjs")
+    lines += [
+        "",
+        "WebGL rows run on Chromium's software renderer here (no GPU): reported, not tuned for.",
+        "",
+        "TF.js weight variants (our CLI, `--quantize`); parity is the converter's own check of the TF.js "
+        "artifact against PyTorch (report.json, relative error):",
+        "",
+        "| Precision | model.json + shards | vs fp32 | Target | Parity (rel err vs tolerance) |",
+        "|---|---|---|---|---|",
+    ]
+    for precision in PRECISIONS:
+        size = folder_bytes(work / precision / "tfjs")
+        stage = tfjs_stage(reports[precision])
+        target = SIZE_TARGETS.get(precision)
+        goal = f"<= {target:.2f}x: {'met' if size <= target * fp32_bytes else 'missed'}" if target else ""
+        parity = f"{stage['status']}: {stage['max_rel_err']:.1e} vs {stage['tolerance']:.0e}"
+        lines.append(f"| {precision} | {size / 1e6:.3f} MB | {size / fp32_bytes:.3f}x | {goal} | {parity} |")
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def write_section(section: str) -> None:
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    DOC.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=pathlib.Path, default=REPO / "build" / "bench_web", help="scratch folder")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per model, after the warm-up")
+    parser.add_argument("--reuse", action="store_true", help="keep models already converted in --work")
+    args = parser.parse_args()
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+
+    reports = {precision: convert_ours(work, precision, args.reuse) for precision in PRECISIONS}
+    build_keras_native(work, args.reuse)
+    entries = [
+        tfjs_entry("Keras-native", work / "keras" / "tfjs" / "model.json", work),
+        tfjs_entry(OURS, work / "fp32" / "tfjs" / "model.json", work),
+        onnx_entry("ours model.onnx", work / "fp32", work),
+        tfjs_entry("ours fp16", work / "fp16" / "tfjs" / "model.json", work),
+        tfjs_entry("ours uint8", work / "uint8" / "tfjs" / "model.json", work),
+        tfjs_entry(f"{OURS} on WebGL", work / "fp32" / "tfjs" / "model.json", work, backend="webgl"),
+    ]
+    result = run_in_chromium(work, entries, args.runs)
+    command = "python scripts/bench_web.py" + (f" --runs {args.runs}" if args.runs != 30 else "")
+    section = markdown(result, reports, work, command)
+    write_section(section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
