@@ -1,12 +1,12 @@
 """Where an ONNX -> TensorFlow conversion starts to compute something else: the first diverging op.
 
-onnx2tf's own per-op check (`check_onnx_tf_outputs_elementwise_close_full`) runs ONNX Runtime with every
-intermediate tensor exposed as a graph output, and the Keras model it built with every op's output exposed,
-on the same input. It only prints a table judged by an absolute tolerance, which random-weight models (with
-tiny activations) pass everywhere. So we take the tensor pairs it compares, in its conversion (topological)
-order, and judge them ourselves by the error relative to the ONNX tensor's scale, like every other parity
-check here (docs/artifacts.md). The first op past the tolerance, in graph order, is the one to blame: all
-the ops that feed it were still within tolerance.
+Both sides of the saved_model stage run on the same input with every intermediate tensor exposed: ONNX
+Runtime with every node output added as a graph output, and onnx2tf's Keras model rebuilt with every
+converted op's output as a model output (onnx2tf's own per-op check, `check_onnx_tf_outputs_elementwise_
+close_full`, does the same, but only with its model writers running first and only printing a table judged
+by an absolute tolerance, which random-weight models with tiny activations pass everywhere). The tensors are
+compared in onnx2tf's conversion order (topological), by the error relative to the ONNX tensor's scale like
+every other parity check here (docs/artifacts.md); the first op past the tolerance is the one to blame.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class DivergingOp:
     max_abs_err: float
     max_rel_err: float
     reference_scale: float  # max |ONNX Runtime's tensor|
-    checked: int  # how many tensors were compared before and including this one
+    checked: int  # how many tensors were compared, this one included
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -39,76 +39,117 @@ class DivergingOp:
                 f"max abs {self.max_abs_err:.3g}, rel {self.max_rel_err:.3g}")
 
 
-def find_first_diverging_op(onnx_path: Path, feeds: dict[str, np.ndarray], work: Path, tolerance: float,
-                            keep_nchw: list[str] | None = None) -> DivergingOp | None:
-    """Convert `onnx_path` again with onnx2tf's full per-op check on `feeds` (one case, in the TF model's
-    layout, keyed by ONNX input name) and return the first op whose output differs beyond `tolerance`.
+def find_first_diverging_op(onnx_path: Path, onnx_feeds: dict[str, np.ndarray], tf_feeds: dict[str, np.ndarray],
+                            work: Path, tolerance: float, keep_nchw: list[str] | None = None) -> DivergingOp | None:
+    """The first ONNX op whose TF output differs from ONNX Runtime's beyond `tolerance` (relative).
 
-    None when every compared tensor agrees (the divergence is then in what follows onnx2tf's model, e.g.
-    the SavedModel wrapper). Runs onnx2tf in `work` (created, and removed afterwards).
+    `onnx_feeds` and `tf_feeds` hold one case keyed by ONNX input name, in ONNX's and in the TF model's
+    layout. onnx2tf converts `onnx_path` again (in `work`, removed afterwards) with the flags the
+    saved_model stage uses. None when every compared tensor agrees.
     """
-    from .stages.saved_model import _offline_workdir, _remove_tree, import_tensorflow
-
-    import_tensorflow()
     import onnx
-    import onnx2tf
-    import onnx2tf.onnx2tf as onnx2tf_main
 
-    captured: dict = {}
-    validate = onnx2tf_main.onnx_tf_tensor_validation
-    passthrough = onnx2tf_main.apply_nonzero_passthrough_tf
-
-    def record_pairs(*, output_pairs, **kwargs):
-        captured["pairs"] = output_pairs
-        return validate(output_pairs=output_pairs, **kwargs)
-
-    def record_graph(*, graph, tf_layers_dict, **kwargs):
-        captured["graph"] = graph
-        return passthrough(graph=graph, tf_layers_dict=tf_layers_dict, **kwargs)
-
-    data = []
-    for i, (name, value) in enumerate(feeds.items()):
-        path = work / f"diverge_input_{i}.npy"
-        data.append([name, str(path), value])
-    onnx2tf_main.onnx_tf_tensor_validation = record_pairs
-    onnx2tf_main.apply_nonzero_passthrough_tf = record_graph
-    try:
-        with _offline_workdir(work, 0):
-            for name, path, value in data:
-                np.save(path, value)
-            onnx2tf.convert(
-                input_onnx_file_path=str(onnx_path), output_folder_path=str(work / "out"),
-                disable_model_save=True, keep_ncw_or_nchw_or_ncdhw_input_names=keep_nchw or None,
-                custom_input_op_name_np_data_path=[[name, path] for name, path, _ in data],
-                check_onnx_tf_outputs_elementwise_close_full=True, verbosity="error",
-            )
-    finally:
-        onnx2tf_main.onnx_tf_tensor_validation = validate
-        onnx2tf_main.apply_nonzero_passthrough_tf = passthrough
-        _remove_tree(work)
-    pairs = captured.get("pairs")
-    if not pairs:
-        raise RuntimeError("onnx2tf's per-op check did not run (see the log)")
-    producers = _producers(captured.get("graph"), onnx.load(str(onnx_path), load_external_data=False))
-    for checked, ((onnx_name, _tf_name), (expected, got)) in enumerate(pairs.items(), 1):
-        expected = np.asarray(expected)
-        if expected.dtype.kind not in "fc" or expected.size == 0:
+    layers, keras_model = _convert_keeping_layers(onnx_path, work, keep_nchw)
+    model = onnx.load(str(onnx_path))
+    producers = {out: (node.name, node.op_type) for node in model.graph.node for out in node.output}
+    input_names = [i.name for i in model.graph.input]
+    # Tensors onnx2tf folded into constants (they have .numpy) are not in its model; its inputs agree by
+    # construction. Names from its onnxsim pass that the original graph lacks cannot be fetched from ORT.
+    names = [n for n, info in layers.items() if n in producers and n not in input_names
+             and "tf_node" in info and not hasattr(info["tf_node"], "numpy")]
+    expected = _onnx_intermediates(model, onnx_feeds, names)
+    got = _tf_intermediates(keras_model, [layers[n]["tf_node"] for n in names], [tf_feeds[n] for n in input_names])
+    for checked, name in enumerate(names, 1):
+        want, have = expected.get(name), got.get(id(layers[name]["tf_node"]))
+        if want is None or have is None or want.dtype.kind not in "fc" or want.size == 0:
             continue  # integer and boolean tensors (shapes, masks) are judged through the float ops they feed
-        error = _error(expected, np.asarray(got))
+        error = _error(want, have)
         if error is None:
-            continue  # removed by onnx2tf's optimisations, or a shape with no transpose in common
+            continue  # no transpose of the TF tensor has the ONNX tensor's shape
         max_abs, scale = error
         rel = max_abs / max(scale, SCALE_FLOOR)
         if not np.isfinite(max_abs) or rel > tolerance:
-            node, op_type = producers.get(onnx_name, (onnx_name, "?"))
-            return DivergingOp(node, op_type, onnx_name, list(expected.shape), float(max_abs), float(rel),
-                               float(scale), checked)
+            node, op_type = producers[name]
+            return DivergingOp(node, op_type, name, list(want.shape), float(max_abs), float(rel), float(scale),
+                               checked)
     return None
+
+
+def _convert_keeping_layers(onnx_path: Path, work: Path, keep_nchw: list[str] | None):
+    """onnx2tf's Keras model and its per-tensor table (ONNX tensor name -> {"tf_node": ...}, in conversion
+    order). onnx2tf keeps that table to itself; every graph input goes through its Input converter, which
+    receives it, so a wrapper around that converter takes hold of it."""
+    from .stages.saved_model import _offline_workdir, _remove_tree, import_tensorflow
+
+    import_tensorflow()
+    import onnx2tf
+    import onnx2tf.ops.Input as input_op
+
+    seen: dict = {}
+    original = input_op.make_node
+
+    def make_node(*args, tf_layers_dict, **kwargs):
+        seen["layers"] = tf_layers_dict
+        return original(*args, tf_layers_dict=tf_layers_dict, **kwargs)
+
+    input_op.make_node = make_node
+    try:
+        with _offline_workdir(work, 0):
+            keras_model = onnx2tf.convert(
+                input_onnx_file_path=str(onnx_path), output_folder_path=str(work / "out"),
+                disable_model_save=True, keep_ncw_or_nchw_or_ncdhw_input_names=keep_nchw or None,
+                verbosity="error",
+            )
+    finally:
+        input_op.make_node = original
+        _remove_tree(work)
+    if "layers" not in seen:
+        raise RuntimeError("onnx2tf converted no graph input; cannot read its per-op table")
+    return seen["layers"], keras_model
+
+
+def _onnx_intermediates(model, feeds: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    present = {o.name for o in model.graph.output}
+    model.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in present)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Unoptimised, so that every node computes what it says (no fusions across the tensors we read).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    wanted = [o.name for o in session.get_outputs() if o.name in set(names)]
+    return dict(zip(wanted, (np.asarray(v) for v in session.run(wanted, feeds))))
+
+
+def _tf_intermediates(keras_model, tensors: list, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
+    """Every tensor in `tensors` (Keras tensors of onnx2tf's model), keyed by id(tensor)."""
+    import tf_keras
+
+    try:  # onnx2tf's own check builds this same model; the slow filter below is only a fallback
+        tf_keras.Model(inputs=keras_model.inputs, outputs=tensors)
+        reachable = list(tensors)
+    except Exception:
+        reachable = []
+        for t in tensors:
+            try:
+                tf_keras.Model(inputs=keras_model.inputs, outputs=[t])
+            except Exception:
+                continue
+            reachable.append(t)
+    if not reachable:
+        return {}
+    probe = tf_keras.Model(inputs=keras_model.inputs, outputs=reachable)
+    outputs = probe(inputs if len(inputs) > 1 else inputs[0], training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {id(t): np.asarray(o) for t, o in zip(reachable, outputs)}
 
 
 def _error(expected: np.ndarray, got: np.ndarray) -> tuple[float, float] | None:
     """(max abs error, max |expected|) under the transpose of `got` that fits best; None if none fits."""
-    if got.dtype == np.bool_ or got.size != expected.size:
+    if got.dtype == np.bool_ or got.size != expected.size or got.ndim != expected.ndim:
         return None
     expected64 = expected.astype(np.float64)
     scale = float(np.max(np.abs(expected64))) if np.isfinite(expected64).all() else float("inf")
@@ -128,20 +169,6 @@ def _error(expected: np.ndarray, got: np.ndarray) -> tuple[float, float] | None:
     return None if best is None else (best, scale)
 
 
-def _producers(graph, model) -> dict[str, tuple[str, str]]:
-    """Tensor name -> (node name, op type), from the graph onnx2tf converted (after its simplifications),
-    falling back to the original ONNX file."""
-    found: dict[str, tuple[str, str]] = {}
-    for node in model.graph.node:
-        for out in node.output:
-            found[out] = (node.name, node.op_type)
-    if graph is not None:
-        for node in graph.nodes:
-            for out in node.outputs:
-                found.setdefault(out.name, (node.name, node.op))
-    return found
-
-
 def annotate(ctx, result) -> None:
     """Name the first diverging op in a saved_model stage result that failed parity: report key
     `first_diverging_op` and a line in its notes (report.html shows notes). Never raises: a failure to
@@ -153,10 +180,10 @@ def annotate(ctx, result) -> None:
     if artifact is None or onnx_artifact is None:
         return
     case = ctx.cases.inputs[0]
-    feeds = {b.name: to_artifact(case[b.name], b.perm) for b in artifact.inputs}
+    tf_feeds = {b.name: to_artifact(case[b.name], b.perm) for b in artifact.inputs}
     keep = [s.name for s in ctx.inputs if len(s.shape) == 3]  # as build_tf_model asks onnx2tf
     try:
-        found = find_first_diverging_op(ctx.work / onnx_artifact.path, feeds, ctx.work / ".diverge",
+        found = find_first_diverging_op(ctx.work / onnx_artifact.path, dict(case), tf_feeds, ctx.work / ".diverge",
                                         result.tolerance, keep)
     except (Exception, SystemExit) as exc:
         result.notes = [*result.notes, f"first diverging op: not located ({type(exc).__name__}: {first_line(exc)})"]

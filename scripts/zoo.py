@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rss-gb", type=float, default=10.0, help="kill a model whose processes use more")
     parser.add_argument("--timeout", type=int, help="seconds per model (default: each entry's own)")
     parser.add_argument("--keep-artifacts", action="store_true", help="keep the converted files, not only reports")
+    parser.add_argument("--first", default="", help="comma-separated model names to run before the others "
+                        "(the tables keep the zoo's order)")
     parser.add_argument("--list", action="store_true", help="print the zoo and exit")
     args = parser.parse_args(argv)
 
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"not in the zoo: {', '.join(unknown)}")
         entries = [e for e in ZOO if e.name in wanted]
+    first = [n.strip() for n in args.first.split(",") if n.strip()]
+    entries = sorted(entries, key=lambda e: first.index(e.name) if e.name in first else len(first))
     args.work.mkdir(parents=True, exist_ok=True)
     json_path = args.docs / "zoo.json"
     previous = json.loads(json_path.read_text()) if json_path.is_file() else {}
@@ -148,7 +152,7 @@ def run_one(entry: Entry, args) -> dict:
             d = cell["first_diverging_op"]
             row["cause"] += f"; first diverging op: {_describe_op(d)}"
         row["fix"] = OPEN_ISSUES.get((entry.name, first)) or OPEN_ISSUES.get(("*", first), "")
-    if not args.keep_artifacts:
+    if not args.keep_artifacts and row["status"] == "passed":  # a failure's files are kept for a look
         _drop_artifacts(report_path.parent)
     return row
 
