@@ -1,0 +1,32 @@
+"""The benchmark page and scripts/bench_web.py's browser step, on the small digits model."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import shutil
+
+# A script, not a package module: load it from its file.
+spec = importlib.util.spec_from_file_location("bench_web", pathlib.Path(__file__).parents[2] / "scripts" / "bench_web.py")
+bench_web = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench_web)
+
+
+def test_every_entry_is_timed_single_threaded(digits_dir, tmp_path, browser_tools):
+    work = tmp_path / "bench"
+    shutil.copytree(digits_dir, work / "digits")
+    model_json = work / "digits" / "tfjs" / "model.json"
+    entries = [
+        bench_web.tfjs_entry("tfjs wasm", model_json, work),
+        bench_web.onnx_entry("onnx", work / "digits", work),
+        bench_web.tfjs_entry("tfjs cpu", model_json, work, backend="cpu"),
+    ]
+    result = bench_web.run_in_chromium(work, entries, runs=7)  # not a multiple of the block size on purpose
+
+    assert result["runs"] == 7 and result["tfjsWasmThreads"] is False
+    rows = {row["label"]: row for row in result["rows"]}
+    assert [(rows[e["label"]]["runtime"], rows[e["label"]]["backend"]) for e in entries] == [
+        ("tfjs", "wasm"), ("onnx", "wasm"), ("tfjs", "cpu")]
+    assert all(row["medianMs"] > 0 for row in rows.values())
+    assert rows["tfjs wasm"]["bytes"] == sum(f.stat().st_size for f in model_json.parent.iterdir())
+    assert rows["onnx"]["bytes"] == (work / "digits" / "model.onnx").stat().st_size
