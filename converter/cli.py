@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--int-high", type=int, default=2, help="random integer inputs are drawn from [0, N)")
     c.add_argument("--force", action="store_true", help="replace an existing output folder")
+    c.add_argument("--no-memory-check", action="store_true",
+                   help="convert even when the memory estimate exceeds what is available")
     c.add_argument("-v", "--verbose", action="count", default=0, help="more output; tracebacks on errors")
     c.add_argument("-q", "--quiet", action="store_true", help="only errors")
 
@@ -98,7 +100,8 @@ def _tolerance(text: str) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    verbose = "-v" in argv or "--verbose" in argv
+    # Counted by hand: the parser may be what fails. -vv and --verbose count too.
+    verbose = any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv)
     try:
         args = build_parser().parse_args(argv)
         return _dispatch(args)
@@ -110,8 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; the output folder was left as it was", file=sys.stderr)
+        print("error: [pipeline] interrupted; the output folder was left as it was", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours or a tool's: still one message, the traceback only with -v
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: [internal] {type(exc).__name__}: {exc}\n  try: run again with -v for the traceback, "
+              "and report it with the model", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -133,7 +144,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         input_shapes=args.input_shape, out_dir=args.out, input_dtypes=args.input_dtype, targets=args.targets,
         quantize=args.quantize, tolerances={**DEFAULT_TOLERANCES, **dict(args.tolerance)}, random_cases=args.cases,
         seed=args.seed, int_high=args.int_high, sample_inputs=args.sample_input, eval_data=args.eval_data,
-        force=args.force, verbosity=0 if args.quiet else 1 + args.verbose,
+        force=args.force, verbosity=0 if args.quiet else 1 + args.verbose, memory_check=not args.no_memory_check,
     )
     result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)
     if result.exit_code == 0 and not args.quiet and "tfjs" in args.targets:

@@ -34,25 +34,32 @@ class LoadedModel:
     kind: str  # "python", "torchscript", "export", "pickle"
     input_names: list[str]
     metadata: dict = field(default_factory=dict)  # labels, preprocessing (CONVERTER_METADATA)
+    required_inputs: int | None = None  # forward's arguments without a default, when known
 
 
 def load_model(spec: str, *, weights: Path | None = None, trust_model: bool = False) -> LoadedModel:
     import torch
 
     path = Path(spec)
+    if path.suffix == ".onnx":
+        raise UsageError(f"{path} is an ONNX file; the converter starts from the PyTorch model", stage=STAGE,
+                         hint="pass the PyTorch model that the ONNX file came from (file.py:build, .pt2 or .pt)")
     if path.suffix in {".pt", ".pth", ".ptl", ".pt2"} or (path.exists() and ":" not in spec):
         loaded = _load_file(path, trust_model)
     else:
         loaded = _load_callable(spec)
-    if weights is not None:
-        _load_weights(loaded.module, weights)
+    # Checked before the weights go in: load_state_dict on something else would fail with an AttributeError.
     if not isinstance(loaded.module, torch.nn.Module):
         raise UsageError(
             f"{spec} gave a {type(loaded.module).__name__}, not a torch.nn.Module",
             stage=STAGE,
             hint="point MODEL at a function or class that returns an nn.Module",
         )
+    if weights is not None:
+        _load_weights(loaded.module, weights)
     loaded.module.eval()
+    if loaded.required_inputs is None:
+        loaded.required_inputs = _required_count(loaded.module, loaded.kind)
     return loaded
 
 
@@ -200,6 +207,19 @@ def _load_weights(module, weights: Path) -> None:
             stage=STAGE,
             hint="check the weights belong to this architecture",
         ) from exc
+
+
+def _required_count(module, kind: str) -> int | None:
+    """How many of forward's arguments have no default (None when forward cannot be inspected)."""
+    if kind == "torchscript":
+        return sum(1 for a in module.forward.schema.arguments[1:] if not a.has_default_value())
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
 
 
 def _forward_arg_names(module) -> list[str]:

@@ -3,7 +3,7 @@ with PyTorch and with the stage it was made from."""
 
 from __future__ import annotations
 
-import resource
+import errno
 import sys
 import time
 from pathlib import Path
@@ -18,6 +18,7 @@ from .outdir import OutputFolder
 from .parity import accuracy, compare
 from .report import FORMAT, StageResult, folder_bytes, tool_versions, write_report
 from .report_html import write_html
+from . import resources
 from .samples import input_specs, make_cases, reference_outputs
 from .spec import TARGETS, Options
 from .stages.base import Context, Stage
@@ -92,15 +93,33 @@ def convert(model: str | LoadedModel, options: Options, *, weights: Path | None 
         try:
             return _run(model, options, folder, weights, trust_model, progress, started)
         except KeyboardInterrupt:
-            raise Interrupted("interrupted; the output folder was left as it was", stage="pipeline") from None
+            # The commit holds Ctrl-C back until the new folder is in place, so it lands before or after.
+            where = (f"the new folder was already in place at {folder.committed}" if folder.committed
+                     else "the output folder was left as it was")
+            raise Interrupted(f"interrupted; {where}", stage="pipeline") from None
+        except OSError as exc:
+            # Writing golden data, metadata, logs or the report (stages catch their own): a full disk, mostly.
+            if exc.errno == errno.ENOSPC:
+                raise ConversionError(f"no space left on the device ({exc.filename or folder.out.parent})",
+                                      stage="output", hint="free some disk space, or choose an --out on another "
+                                      "disk; the output folder was left as it was") from exc
+            raise ConversionError(f"cannot write {exc.filename or folder.out}: {exc.strerror or exc}", stage="output",
+                                  hint="check the disk and the folder's permissions") from exc
 
 
 def _run(model, options: Options, folder: OutputFolder, weights, trust_model, progress: Progress,
          started: float) -> Result:
     work = folder.work
     with captured(work / "logs" / "load.log"):
+        if options.memory_check and not isinstance(model, LoadedModel):
+            # Loading an archive holds it whole in memory: judge it by its size before reading it.
+            resources.check(resources.file_bytes(model), what=str(model))
         loaded = model if isinstance(model, LoadedModel) else load_model(model, weights=weights, trust_model=trust_model)
-        inputs = input_specs(loaded.input_names, options)
+        inputs = input_specs(loaded.input_names, options, required=loaded.required_inputs)
+        if options.memory_check:
+            data = resources.input_bytes(inputs, options.random_cases + len(options.sample_inputs))
+            data += resources.file_bytes(options.eval_data) if options.eval_data else 0
+            resources.check(resources.tensor_bytes(loaded.module), data, what=loaded.source)
         cases = make_cases(inputs, options)
         outputs, reference = reference_outputs(loaded.module, inputs, cases)
     ctx = Context(work, loaded, inputs, outputs, cases, options)
@@ -119,6 +138,7 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
             continue
         progress.say(f"[{i}/{len(stages)}] {stage.name:<12} ...", level=2)
         t0 = time.perf_counter()
+        resources.reset_peak()
         with captured(work / "logs" / f"{stage.name}.log") as seen:
             try:
                 outputs_by_stage[stage.name] = _convert_and_check(stage, ctx, result, outputs_by_stage, cases)
@@ -141,7 +161,7 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
                 traceback.print_exc()  # into the stage's log
         result.warnings = list(seen)
         result.seconds = time.perf_counter() - t0
-        result.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        result.peak_rss_mb = resources.peak_mb()
         progress.say(f"[{i}/{len(stages)}] {stage.name:<12} {_summary(result)}")
     accuracy_ref = accuracy(reference, cases.labels)
     golden.write_golden(ctx, reference)
@@ -170,7 +190,8 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
     final = folder.commit(success=not failures)
     error = failures[0].error if failures else None
     if failures:
-        progress.say(f"FAILED: {error}", level=0)
+        for failed in failures:  # each one: the exit code comes from the worst, not from the first
+            progress.say(f"FAILED: {failed.error}", level=0)
         progress.say(f"report and logs: {final}", level=0)
     else:
         progress.say(f"all {len(results)} stages passed in {doc['seconds_total']:.1f} s; artifacts in {final}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConversionError, UsageError, first_line
+from .errors import ConversionError, ParityError, UsageError, first_line
 from .spec import FLOAT_DTYPES, INT_DTYPES, Options, TensorSpec
 
 STAGE = "inputs"
@@ -35,10 +35,16 @@ class Cases:
         return [i for i, n in enumerate(self.names) if not n.startswith("eval_")]
 
 
-def input_specs(names: list[str], options: Options) -> list[TensorSpec]:
+def input_specs(names: list[str], options: Options, required: int | None = None) -> list[TensorSpec]:
     shapes = options.input_shapes
     if not shapes:
         raise UsageError("no --input-shape given", stage=STAGE, hint="add --input-shape 1,3,224,224 (once per input)")
+    if options.random_cases < 0 or options.int_high < 1:
+        raise UsageError(f"--cases must be >= 0 and --int-high >= 1 (got {options.random_cases}, {options.int_high})",
+                         stage=STAGE, hint="e.g. --cases 2 --int-high 10")
+    if options.random_cases == 0 and not options.sample_inputs and options.eval_data is None:
+        raise UsageError("--cases 0 and no --sample-input or --eval-data: nothing to check parity on", stage=STAGE,
+                         hint="use --cases 1 or more, or give real inputs")
     dtypes = options.input_dtypes or ["float32"]
     if len(dtypes) == 1:
         dtypes = dtypes * len(shapes)
@@ -56,6 +62,13 @@ def input_specs(names: list[str], options: Options) -> list[TensorSpec]:
             f"the model's forward takes {len(names)} input(s) ({', '.join(names)}), {len(shapes)} shapes were given",
             stage=STAGE,
             hint="give one --input-shape per forward argument, in order",
+        )
+    if required is not None and len(shapes) < required:
+        raise UsageError(
+            f"the model's forward needs {required} input(s) ({', '.join(names[:required])}), "
+            f"{len(shapes)} --input-shape value(s) were given",
+            stage=STAGE,
+            hint="give one --input-shape (and --input-dtype) per forward argument, in forward's order",
         )
     names = names[: len(shapes)] if names else [f"input_{i}" for i in range(len(shapes))]
     return [TensorSpec(n, tuple(s), d) for n, s, d in zip(names, shapes, dtypes)]
@@ -133,21 +146,101 @@ def reference_outputs(module, specs: list[TensorSpec], cases: Cases) -> tuple[li
 
     outputs: list[Arrays] = []
     names: list[str] = []
-    with torch.no_grad():
+    with torch.no_grad(), _LayerTracker(module) as layers:
         for inputs in cases.inputs:
             try:
                 result = module(*[torch.from_numpy(np.ascontiguousarray(inputs[s.name])) for s in specs])
             except Exception as exc:
-                raise ConversionError(
-                    f"the model's forward raised {type(exc).__name__}: {first_line(exc)}",
+                given = ", ".join(f"{s.name} {s.dtype}{list(s.shape)}" for s in specs)
+                # Wrong shapes, dtypes and input order show up here: say what was given and, when the
+                # failing layer is known, what it expects, so the user can compare the two.
+                raise UsageError(
+                    f"the model's forward raised {type(exc).__name__}: {first_line(exc)}; given: {given}"
+                    + layers.expectation(),
                     stage="pytorch",
-                    hint="check --input-shape and --input-dtype match what forward expects",
+                    hint="check --input-shape, --input-dtype and their order against forward's arguments",
                 ) from exc
             flat = flatten_outputs(result)
             names = list(flat)
             outputs.append({k: v.detach().cpu().numpy() for k, v in flat.items()})
+    _check_finite(outputs, cases)
     first = outputs[0]
     return [TensorSpec(n, tuple(first[n].shape), str(first[n].dtype)) for n in names], outputs
+
+
+def _check_finite(outputs: list[Arrays], cases: Cases) -> None:
+    """NaN or Inf in PyTorch's own outputs: no artifact could pass parity (docs/artifacts.md), so say so now,
+    before minutes of conversion."""
+    bad = [f"{name} in case {case_name}" for case, case_name in zip(outputs, cases.names)
+           for name, value in case.items() if value.dtype.kind in "fc" and not np.isfinite(value).all()]
+    if bad:
+        raise ParityError(
+            f"PyTorch's own output holds NaN or Inf ({'; '.join(bad[:5])}), so no artifact can match it",
+            stage="pytorch",
+            hint="check the model on these inputs (e.g. log or sqrt of negative numbers, division by zero); "
+                 "give realistic inputs with --sample-input",
+        )
+
+
+class _LayerTracker:
+    """Remembers which leaf layer was running when forward raised, and what it was given."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+        self.stack: list[tuple[str, object, str]] = []
+        self.handles: list = []
+
+    def __enter__(self) -> _LayerTracker:
+        import torch
+
+        if isinstance(self.module, torch.jit.ScriptModule) or not isinstance(self.module, torch.nn.Module):
+            return self  # TorchScript modules take no Python hooks
+        for name, layer in self.module.named_modules():
+            if name and next(layer.children(), None) is None:  # leaves only; the model itself says nothing new
+                self.handles.append(layer.register_forward_pre_hook(self._enter(name)))
+                self.handles.append(layer.register_forward_hook(self._leave))
+        return self
+
+    def _enter(self, name: str):
+        def hook(layer, args):
+            got = ", ".join(f"{str(a.dtype).replace('torch.', '')}{list(a.shape)}" for a in args if hasattr(a, "shape"))
+            self.stack.append((name, layer, got))
+
+        return hook
+
+    def _leave(self, layer, args, output) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def expectation(self) -> str:
+        if not self.stack:
+            return ""
+        name, layer, got = self.stack[-1]
+        wants = _expects(layer)
+        return f"; in layer {name!r} ({type(layer).__name__})" + (f", which expects {wants}," if wants else "") + \
+               f" given {got}"
+
+    def __exit__(self, *exc_info) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def _expects(layer) -> str:
+    """What a common layer accepts, in the terms of --input-shape and --input-dtype."""
+    from torch import nn
+
+    if isinstance(layer, nn.Linear):
+        return f"a float input whose last dimension is {layer.in_features}"
+    if isinstance(layer, nn.modules.conv._ConvNd):
+        n = len(layer.kernel_size)
+        return f"a float input of rank {n + 2} (batched) or {n + 1} with {layer.in_channels} channels in dimension 1"
+    if isinstance(layer, nn.LayerNorm):
+        return f"a float input ending in dimensions {tuple(layer.normalized_shape)}"
+    if isinstance(layer, nn.Embedding):
+        return f"integer indices (--input-dtype int64) below {layer.num_embeddings}"
+    if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+        return f"a float input with {layer.num_features} channels in dimension 1"
+    return ""
 
 
 def flatten_outputs(result) -> dict:
@@ -156,11 +249,14 @@ def flatten_outputs(result) -> dict:
 
     if isinstance(result, torch.Tensor):
         return {"output": result}
+    if not isinstance(result, (dict, list, tuple)):
+        raise UsageError(f"forward returned a {type(result).__name__}, not a tensor", stage="pytorch",
+                              hint="return a tensor, or a tuple, list or dict of tensors")
     items = list(result.items()) if isinstance(result, dict) else [(f"output_{i}", r) for i, r in enumerate(result)]
     flat = {}
     for key, value in items:
         if not isinstance(value, torch.Tensor):
-            raise ConversionError(
+            raise UsageError(
                 f"output {key!r} is a {type(value).__name__}, not a tensor", stage="pytorch", hint="return tensors only"
             )
         flat[str(key)] = value

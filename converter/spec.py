@@ -49,3 +49,4 @@ class Options:
     eval_data: Path | None = None
     force: bool = False
     verbosity: int = 1
+    memory_check: bool = True  # refuse a model that would need more memory than is available (resources.py)

@@ -31,7 +31,8 @@ class OnnxStage(Stage):
                 external_data=False, optimize=True, verbose=False,
             )
         except Exception as exc:
-            ops = _unsupported_ops(str(exc))
+            # The exporter stops at the first op it cannot translate; list them all so one edit fixes the model.
+            ops = sorted(set(_unsupported_ops(str(exc))) | set(_scan_unsupported(ctx.model.module, args)))
             what = f"unsupported ops: {', '.join(ops)}" if ops else first_line(exc)
             raise ConversionError(f"torch.onnx.export failed: {what}", stage=self.name, unsupported_ops=ops,
                                   hint="replace those ops in the model, or register a custom translation "
@@ -47,6 +48,24 @@ class OnnxStage(Stage):
         session = ort.InferenceSession(str(ctx.work / artifact.path), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         return [dict(zip([o.name for o in ctx.outputs], session.run(names, case))) for case in cases]
+
+
+def _scan_unsupported(module, args: tuple) -> list[str]:
+    """Every op in the model that the exporter's registry has no translation for, found the way the exporter
+    looks for them (torch.export, then its ONNX decompositions). Uses torch.onnx internals, so any failure
+    here just gives up: the exporter's own message still names the first op."""
+    import torch
+
+    try:
+        from torch.onnx._internal.exporter import _core, _registration
+
+        program = torch.export.export(module, args, strict=False)
+        registry = _registration.ONNXRegistry.from_torchlib(OPSET)
+        program = _core._prepare_exported_program_for_export(program, registry=registry)
+        return sorted({str(n.target) for n in program.graph.nodes if n.op == "call_function"
+                       and isinstance(n.target, torch._ops.OpOverload) and not registry.is_registered(n.target)})
+    except Exception:
+        return []
 
 
 def _unsupported_ops(text: str) -> list[str]:

@@ -53,6 +53,12 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
     Returns (module to save, concrete function, input bindings, output bindings). `pseudo_ops` asks onnx2tf
     to build those ops from elementary ones (for runtimes that lack them).
     """
+    onnx_path = ctx.work / ctx.artifacts["onnx"].path
+    missing = onnx2tf_unsupported_ops(onnx_path)
+    if missing:
+        raise ConversionError(f"onnx2tf has no conversion for these ONNX ops: {', '.join(missing)}",
+                              stage="saved_model", unsupported_ops=missing,
+                              hint="replace those ops in the model, or convert with --targets onnx,torchscript,ptl")
     tf = import_tensorflow()
     import onnx2tf
 
@@ -113,6 +119,33 @@ class SavedModelStage(Stage):
             out = function(**{name: tf.constant(value) for name, value in case.items()})
             results.append({o.name: out[o.name].numpy() for o in ctx.outputs})
         return results
+
+
+def onnx2tf_unsupported_ops(onnx_path: Path) -> list[str]:
+    """ONNX op types onnx2tf has no converter module for (it looks up `onnx2tf.ops.<OpType>` per node and stops
+    at the first missing one): all of them, found before the conversion starts."""
+    import importlib.util
+
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    local = {f.name for f in model.functions}
+    seen: set[str] = set()
+
+    def walk(nodes) -> None:
+        for node in nodes:
+            if node.op_type not in local:
+                seen.add(node.op_type)
+            for attribute in node.attribute:  # the bodies of If, Loop and Scan
+                for graph in [attribute.g, *attribute.graphs]:
+                    walk(graph.node)
+
+    walk(model.graph.node)
+    for function in model.functions:
+        walk(function.node)
+    # Looked up as files, without importing onnx2tf (and TensorFlow with it).
+    ops_dir = Path(importlib.util.find_spec("onnx2tf").origin).parent / "ops"
+    return sorted(op for op in seen if not op.isidentifier() or not (ops_dir / f"{op}.py").is_file())
 
 
 def _bind(spec, artifact_shape: list, artifact_name: str) -> Binding:

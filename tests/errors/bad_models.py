@@ -1,0 +1,103 @@
+"""Tiny models for the error suite, used as MODEL arguments (`tests/errors/models.py:conv3`)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+from torch import nn
+
+
+class Conv3(nn.Module):
+    """A 3-channel image net: onnx2tf takes its input for an NHWC image batch and wants its calibration file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(image)).mean(dim=(2, 3)))
+
+
+class Mlp(nn.Module):
+    def __init__(self, width: int = 16, out: int = 3) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(width, 8), nn.ReLU(), nn.Linear(8, out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Sleepy(nn.Module):
+    """Sleeps in forward (SLEEPY_SECONDS), so that a stage that calls forward can be caught mid-way."""
+
+    def __init__(self, out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(float(os.environ.get("SLEEPY_SECONDS", "0")))
+        return self.fc(x)
+
+
+class Raises(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("boom in forward")
+
+
+class Log(nn.Module):
+    """log of a standard-normal input: NaN for about half the elements, in PyTorch itself."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log(x)
+
+
+class Inf(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / 0.0
+
+
+class NoOnnx(nn.Module):
+    """Two ops that torch.onnx has no translation for: the error must name both."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.lgamma(x) + torch.digamma(x)
+
+
+def _seeded(factory):
+    def build():
+        torch.manual_seed(0)
+        return factory()
+
+    return build
+
+
+conv3 = _seeded(Conv3)
+mlp = _seeded(Mlp)
+mlp_out5 = _seeded(lambda: Mlp(out=5))
+sleepy3 = _seeded(lambda: Sleepy(3))
+sleepy5 = _seeded(lambda: Sleepy(5))
+raises = Raises
+log = Log
+inf = Inf
+no_onnx = NoOnnx
+
+
+def not_a_module():
+    return {"weights": [1, 2, 3]}
+
+
+def huge_on_meta():
+    """About 400 GB of float32 parameters, on the meta device: nothing is allocated, but the memory
+    guard must see what converting it would need."""
+    return nn.Linear(1_000_000, 100_000, device="meta")
+
+
+class ReturnsNone(nn.Module):
+    def forward(self, x: torch.Tensor) -> None:
+        return None
+
+
+returns_none = ReturnsNone
