@@ -48,7 +48,10 @@ def captured(log_path: Path):
                 warnings.showwarning = record
                 yield seen
         finally:
-            log.flush()
+            try:
+                log.flush()
+            except OSError:  # a full disk: the log loses its tail, but the terminal must come back
+                pass
             root.removeHandler(handler)
             root.setLevel(old_level)
             sys.stdout, sys.stderr = old_streams
@@ -56,3 +59,7 @@ def captured(log_path: Path):
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+            try:
+                log.close()  # here, so that a failing close cannot hide the stage's own error
+            except OSError:
+                pass

@@ -25,15 +25,22 @@ STAGE = "output"
 @contextlib.contextmanager
 def _no_sigint():
     """Hold Ctrl-C back while the folder is between two states (a rename pair, the cleanup); a Ctrl-C that
-    arrives meanwhile is delivered right after. Only the main thread receives SIGINT in Python."""
+    arrives meanwhile is delivered right after. A Python-level handler, not a signal mask: torch and
+    TensorFlow run threads, and the kernel hands a process's SIGINT to any thread that does not block it."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield  # only the main thread may set handlers, and only it receives KeyboardInterrupt
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            if callable(previous):
+                previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 class OutputFolder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,11 @@ class TorchScriptStage(Stage):
             notes.append("captured with torch.jit.trace on the first input case")
         ctx.shared["traced"] = module
         path = ctx.work / "model.pt"
-        torch.jit.save(module, str(path))
+        # Serialised in memory and written by Python: torch's own file writer aborts the whole process
+        # (std::terminate) when the disk fills up, where Python's raises an OSError the pipeline reports.
+        buffer = io.BytesIO()
+        torch.jit.save(module, buffer)
+        path.write_bytes(buffer.getvalue())
         inputs, outputs = ctx.same_layout()
         return Artifact(Path("model.pt"), "fp32", inputs, outputs, notes)
 
@@ -93,10 +98,11 @@ class LiteStage(Stage):
             notes.append(f"torch.jit.freeze failed ({first_line(exc)}); saved unfrozen")
         path = ctx.work / "model.ptl"
         try:
-            frozen._save_for_lite_interpreter(str(path))
+            data = frozen._save_to_buffer_for_lite_interpreter()  # in memory: see TorchScriptStage.convert
         except Exception as exc:
             raise ConversionError(f"saving for the lite interpreter failed: {first_line(exc)}", stage=self.name,
                                   hint="the model uses an op the lite interpreter cannot serialise") from exc
+        path.write_bytes(data)
         produced = _get_model_bytecode_version(str(path))
         version = produced
         if produced > ANDROID_LITE_BYTECODE:
