@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -98,6 +99,12 @@ def folder_bytes(folder: pathlib.Path) -> int:
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
 
 
+def op_counts(model_json: pathlib.Path) -> str:
+    """The graph's ops by count, weights (Const) and feeds left out: where a latency gap comes from."""
+    ops = collections.Counter(node["op"] for node in json.loads(model_json.read_text())["modelTopology"]["node"])
+    return ", ".join(f"{count} {op}" for op, count in ops.most_common() if op not in ("Const", "Placeholder"))
+
+
 def tfjs_stage(report: dict) -> dict:
     return next(stage for stage in report["stages"] if stage["name"] == "tfjs")
 
@@ -110,7 +117,8 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
         "## Web: mobilenet_v2 in headless Chromium",
         "",
         f"Command: `{command}`. Measured {datetime.date.today()} on {os.cpu_count()} CPU cores "
-        f"({platform.machine()}), {chromium}, headless. Single-threaded wasm (TF.js wasm threads in use: "
+        f"({platform.machine()}; 1-minute load average {os.getloadavg()[0]:.1f} when the run ended, other work "
+        f"included), {chromium}, headless. Single-threaded wasm (TF.js wasm threads in use: "
         f"{str(result['tfjsWasmThreads']).lower()}; ONNX Runtime Web numThreads 1), median of {result['runs']} runs "
         f"after {result['warmupRuns']} warm-up runs per model, the models of one backend taking turns in blocks of "
         f"{result['blockRuns']} runs after one untimed run (so load from other processes spreads over all of them), "
@@ -132,6 +140,11 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
     lines += [
         "",
         "WebGL rows run on Chromium's software renderer here (no GPU): reported, not tuned for.",
+        "",
+        "Ops in the TF.js graphs:",
+        "",
+        f"- {OURS}: {op_counts(work / 'fp32' / 'tfjs' / 'model.json')}",
+        f"- Keras-native: {op_counts(work / 'keras' / 'tfjs' / 'model.json')}",
         "",
         "TF.js weight variants (our CLI, `--quantize`); parity is the converter's own check of the TF.js "
         "artifact against PyTorch (report.json, relative error):",

@@ -47,6 +47,28 @@ def _offline_workdir(folder: Path, seed: int):
         os.chdir(previous)
 
 
+# Constant subgraphs larger than this stay as they are (folding them would copy that much into the file).
+FOLD_LIMIT_BYTES = 64 << 20
+
+
+def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
+    """`source` with its constant subgraphs folded into initializers, written to `target`.
+
+    torch.onnx leaves weight preprocessing in the graph (nn.MultiheadAttention's in-projection weight goes
+    through Split and Transpose). onnx2tf rewrites a Transpose's perm by matching shapes, so the transpose of
+    a square weight (cross-attention's query projection, 64x64) silently becomes the identity (onnx2tf
+    issues #317, #327: tensors whose dimensions are all equal). As constants those ops are computed by ONNX
+    Runtime instead, exactly.
+    """
+    import onnx
+    import onnx_graphsurgeon as gs
+
+    graph = gs.import_onnx(onnx.load(str(source)))
+    graph.fold_constants(size_threshold=FOLD_LIMIT_BYTES).cleanup()
+    onnx.save(gs.export_onnx(graph), str(target))
+    return target
+
+
 def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
     """onnx2tf's Keras model wrapped in one tf.function signature named after PyTorch's tensors.
 
@@ -66,9 +88,11 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
     # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
     keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
     try:
+        scratch.mkdir(parents=True, exist_ok=True)
+        source = onnx_for_onnx2tf(ctx.work / ctx.artifacts["onnx"].path, scratch / "model.onnx2tf.onnx")
         with _offline_workdir(scratch, ctx.options.seed):
             keras_model = onnx2tf.convert(
-                input_onnx_file_path=str(ctx.work / ctx.artifacts["onnx"].path),
+                input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),
                 disable_model_save=True,
                 keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
@@ -109,6 +133,8 @@ class SavedModelStage(Stage):
         tf = import_tensorflow()
         holder, concrete, inputs, outputs = build_tf_model(ctx)
         tf.saved_model.save(holder, str(ctx.work / "saved_model"), signatures={"serving_default": concrete})
+        # The TFLite stages convert this same function from memory instead of reloading it from disk.
+        ctx.shared["tf_model"] = (holder, concrete)
         return Artifact(Path("saved_model"), "fp32", inputs, outputs)
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:

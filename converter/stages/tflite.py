@@ -27,8 +27,9 @@ class TfliteStage(Stage):
         tf = import_tensorflow()
         source = ctx.artifacts["saved_model"]
         notes = []
+        holder, concrete = ctx.shared["tf_model"]
         try:
-            flatbuffer = self._convert(tf.lite.TFLiteConverter.from_saved_model(str(ctx.work / source.path)))
+            flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
         except Exception as exc:
             missing = set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(exc)))
             if not missing or not missing <= PSEUDO_OPS:
@@ -38,8 +39,8 @@ class TfliteStage(Stage):
                                       "in the model or TFLite's Flex delegate") from exc
             # Rebuild the TF model for TFLite alone, with those ops decomposed (cached for the fp16 stage).
             if "tflite_model" not in ctx.shared:
-                holder, concrete, _, _ = build_tf_model(ctx, tuple(sorted(missing)))
-                ctx.shared["tflite_model"] = (holder, concrete)
+                rebuilt, function, _, _ = build_tf_model(ctx, tuple(sorted(missing)))
+                ctx.shared["tflite_model"] = (rebuilt, function)
             holder, concrete = ctx.shared["tflite_model"]
             flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
             notes.append(f"{', '.join(sorted(missing))} built from elementary ops: TFLite has no such builtin")

@@ -44,6 +44,10 @@ async function loadTfjs(baseUrl, meta) {
 // ONNX Runtime is a separate chunk, fetched after the TF.js side is already usable.
 async function loadOrt(baseUrl, meta) {
   const artifact = meta.artifacts.onnx;
+  if (!artifact) {
+    view.setText('ort-output', 'This folder has no ONNX model.');
+    return;
+  }
   try {
     const { OrtModel } = await import('./ortRuntime.js');
     state.ort = new Predictor(await OrtModel.load(new URL(artifact.path, baseUrl)), artifact, meta);

@@ -36,20 +36,24 @@ function requireField(value, path) {
   return value;
 }
 
+function validateArtifact(meta, name) {
+  const artifact = requireField(meta.artifacts?.[name], `artifacts.${name}`);
+  requireField(artifact.path, `artifacts.${name}.path`);
+  for (const io of ['inputs', 'outputs']) {
+    requireField(artifact[io], `artifacts.${name}.${io}`).forEach((t, i) => {
+      requireField(t.artifact_name, `artifacts.${name}.${io}[${i}].artifact_name`);
+      requireField(t.perm, `artifacts.${name}.${io}[${i}].perm`);
+    });
+  }
+}
+
 // Checks the parts of the contract (docs/artifacts.md) the page relies on, before anything is loaded.
+// The ONNX model is optional: without it the page shows TF.js alone.
 export function validateMetadata(meta) {
   if (meta.format !== 1) throw new DemoError(`metadata.json has format ${meta.format}; this demo reads format 1.`);
   requireField(meta.inputs, 'inputs');
   requireField(meta.outputs, 'outputs');
-  for (const name of ['tfjs', 'onnx']) {
-    const artifact = requireField(meta.artifacts?.[name], `artifacts.${name}`);
-    requireField(artifact.path, `artifacts.${name}.path`);
-    for (const io of ['inputs', 'outputs']) {
-      requireField(artifact[io], `artifacts.${name}.${io}`).forEach((t, i) => {
-        requireField(t.artifact_name, `artifacts.${name}.${io}[${i}].artifact_name`);
-        requireField(t.perm, `artifacts.${name}.${io}[${i}].perm`);
-      });
-    }
-  }
+  validateArtifact(meta, 'tfjs');
+  if (meta.artifacts.onnx) validateArtifact(meta, 'onnx');
   return meta;
 }
