@@ -101,3 +101,9 @@ class ReturnsNone(nn.Module):
 
 
 returns_none = ReturnsNone
+
+
+def deep():
+    """Hundreds of small layers: tracing, freezing and saving take long enough to be caught mid-stage."""
+    torch.manual_seed(0)
+    return nn.Sequential(*[nn.Sequential(nn.Linear(16, 16), nn.Tanh()) for _ in range(150)])

@@ -1,0 +1,81 @@
+"""Ctrl-C in the middle of each stage, as a user sends it (SIGINT to the whole process group, so the Node.js
+runner and any other child get it too): exit 130, the previous folder untouched, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from faults import MODELS, REPO, assert_intact, make_previous
+
+# (stage to interrupt, --targets that reaches it, model): `deep` keeps the quick torch-side stages busy for
+# long enough; the TF side is slow enough with any model.
+STAGES = [
+    ("torchscript", "torchscript", "deep"),
+    ("ptl", "ptl", "deep"),
+    ("onnx", "onnx", "mlp"),
+    ("saved_model", "saved_model", "mlp"),
+    ("tflite_fp32", "tflite", "mlp"),
+    ("tflite_fp16", "tflite", "mlp"),
+    ("tfjs", "tfjs", "mlp"),
+]
+
+
+def _start(out, target: str, model: str, verbose: bool = True) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "converter", "convert", f"{MODELS}:{model}", "--input-shape", "1,16", "--targets",
+         target, "--cases", "1", "--out", str(out), "--force", *(["-vv"] if verbose else [])],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _interrupt_when(proc: subprocess.Popen, pattern: str, timeout: float = 300) -> list[str]:
+    """Read progress lines until one matches, then Ctrl-C the process group; returns the lines read."""
+    seen, deadline = [], time.monotonic() + timeout
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(pattern, line):
+            os.killpg(proc.pid, signal.SIGINT)
+            return seen
+        assert time.monotonic() < deadline, "".join(seen)
+    raise AssertionError("the run ended before the stage started:\n" + "".join(seen) + proc.stderr.read())
+
+
+def _check(proc, seen, out, before) -> None:
+    rest, err = proc.communicate(timeout=120)
+    text = "".join(seen) + rest + err
+    assert proc.returncode == 130, text
+    assert "error: [pipeline] interrupted; the output folder was left as it was" in err, text
+    # -vv (for the progress lines) prints our own traceback, and nothing else may.
+    assert err.count("Traceback") == 1 and "converter.errors.Interrupted:" in err, err
+    assert_intact(out, before)
+    assert not out.with_name("out.failed").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage,target,model", STAGES, ids=[s[0] for s in STAGES])
+def test_ctrl_c_in_stage(stage, target, model, tmp_path):
+    out = tmp_path / "out"
+    before = make_previous(out)
+    proc = _start(out, target, model)
+    seen = _interrupt_when(proc, rf"^\[\d+/\d+\] {stage}\s+\.\.\.$")
+    _check(proc, seen, out, before)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_loading(tmp_path):
+    """Before any stage: while torch is imported and the model built."""
+    out = tmp_path / "out"
+    before = make_previous(out)
+    proc = _start(out, "onnx", "mlp", verbose=False)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, rest + err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert_intact(out, before)
