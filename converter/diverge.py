@@ -49,8 +49,12 @@ def find_first_diverging_op(onnx_path: Path, onnx_feeds: dict[str, np.ndarray], 
     """
     import onnx
 
-    layers, keras_model = _convert_keeping_layers(onnx_path, work, keep_nchw)
+    from .stages.saved_model import onnx_for_onnx2tf
+
+    work.mkdir(parents=True, exist_ok=True)
+    onnx_path = onnx_for_onnx2tf(onnx_path, work / "model.onnx2tf.onnx")  # what the saved_model stage converts
     model = onnx.load(str(onnx_path))
+    layers, keras_model = _convert_keeping_layers(onnx_path, work, keep_nchw)
     producers = {out: (node.name, node.op_type) for node in model.graph.node for out in node.output}
     input_names = [i.name for i in model.graph.input]
     # Tensors onnx2tf folded into constants (they have .numpy) are not in its model; its inputs agree by

@@ -47,25 +47,65 @@ def _offline_workdir(folder: Path, seed: int):
         os.chdir(previous)
 
 
-# Constant subgraphs larger than this stay as they are (folding them would copy that much into the file).
-FOLD_LIMIT_BYTES = 64 << 20
+# Constant subgraphs with more input elements than this stay as they are.
+FOLD_LIMIT_ELEMENTS = 64 << 20
+# Ops whose value is not a function of their inputs.
+NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
 def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
-    """`source` with its constant subgraphs folded into initializers, written to `target`.
+    """`source` with every node whose inputs are all constants replaced by its value, written to `target`.
 
     torch.onnx leaves weight preprocessing in the graph (nn.MultiheadAttention's in-projection weight goes
-    through Split and Transpose). onnx2tf rewrites a Transpose's perm by matching shapes, so the transpose of
-    a square weight (cross-attention's query projection, 64x64) silently becomes the identity (onnx2tf
-    issues #317, #327: tensors whose dimensions are all equal). As constants those ops are computed by ONNX
-    Runtime instead, exactly.
+    through Split and Transpose), and neither its optimizer nor onnxsim folds a multi-output Split.
+    onnx2tf then rewrites a Transpose's perm by matching shapes, so the transpose of a square weight
+    (cross-attention's 64x64 query projection) silently becomes the identity (onnx2tf issues #317, #327:
+    tensors whose dimensions are all equal). As constants, those values are computed here, exactly.
     """
     import onnx
-    import onnx_graphsurgeon as gs
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
 
-    graph = gs.import_onnx(onnx.load(str(source)))
-    graph.fold_constants(size_threshold=FOLD_LIMIT_BYTES).cleanup()
-    onnx.save(gs.export_onnx(graph), str(target))
+    model = onnx.load(str(source))
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    arrays: dict[str, np.ndarray] = {}
+
+    def value(name: str) -> np.ndarray:
+        if name not in arrays:
+            arrays[name] = numpy_helper.to_array(constants[name])
+        return arrays[name]
+
+    kept = []
+    for node in graph.node:
+        inputs = [i for i in node.input if i]
+        foldable = (node.domain in ("", "ai.onnx") and node.op_type not in NOT_FOLDABLE
+                    and all(i in constants for i in inputs) and (inputs or node.op_type == "Constant")
+                    and not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                                for a in node.attribute)
+                    and sum(value(i).size for i in inputs) <= FOLD_LIMIT_ELEMENTS)
+        if foldable:
+            single = helper.make_model(
+                helper.make_graph([node], "fold", [onnx.ValueInfoProto(name=i) for i in inputs],
+                                  [onnx.ValueInfoProto(name=o) for o in node.output]),
+                opset_imports=model.opset_import, ir_version=model.ir_version)
+            try:
+                results = ReferenceEvaluator(single).run(None, {i: value(i) for i in inputs})
+            except Exception:  # an op the reference evaluator lacks: leave it to onnx2tf
+                foldable = False
+        if not foldable:
+            kept.append(node)
+            continue
+        for name, result in zip(node.output, results):
+            arrays[name] = np.asarray(result)
+            constants[name] = numpy_helper.from_array(arrays[name], name)
+    if len(kept) < len(graph.node):
+        used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
+        del graph.node[:]
+        graph.node.extend(kept)
+        del graph.initializer[:]
+        graph.initializer.extend(t for name, t in constants.items() if name in used)
+    onnx.save(model, str(target))
     return target
 
 
