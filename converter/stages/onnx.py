@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -25,18 +26,27 @@ class OnnxStage(Stage):
         path = ctx.work / "model.onnx"
         args = tuple(torch.from_numpy(np.ascontiguousarray(ctx.cases.inputs[0][s.name])) for s in ctx.inputs)
         try:
-            torch.onnx.export(
-                ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
-                input_names=[s.name for s in ctx.inputs], output_names=[s.name for s in ctx.outputs],
-                external_data=False, optimize=True, verbose=False,
-            )
+            with _static_causal_check():
+                torch.onnx.export(
+                    ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
+                    input_names=[s.name for s in ctx.inputs], output_names=[s.name for s in ctx.outputs],
+                    external_data=False, optimize=True, verbose=False,
+                )
         except Exception as exc:
+            import traceback
+
+            traceback.print_exc()  # the exporter's whole story, into the stage's log
             # The exporter stops at the first op it cannot translate; list them all so one edit fixes the model.
             ops = sorted(set(_unsupported_ops(str(exc))) | set(_scan_unsupported(ctx.model.module, args)))
-            what = f"unsupported ops: {', '.join(ops)}" if ops else first_line(exc)
+            cause = _root_cause(exc)
+            what = f"unsupported ops: {', '.join(ops)}" if ops else cause
+            hint = ("replace those ops in the model, or register a custom translation "
+                    "(torch.onnx.export(custom_translation_table=...))")
+            if not ops and "data-dependent" in cause:
+                hint = ("the model branches on a tensor's value, which torch.export cannot capture: make that "
+                        "branch depend on shapes or flags only (logs/onnx.log shows the line)")
             raise ConversionError(f"torch.onnx.export failed: {what}", stage=self.name, unsupported_ops=ops,
-                                  hint="replace those ops in the model, or register a custom translation "
-                                       "(torch.onnx.export(custom_translation_table=...))") from exc
+                                  hint=hint) from exc
         inputs, outputs = ctx.same_layout()
         return Artifact(Path("model.onnx"), "fp32", inputs, outputs, [], {"opset": OPSET})
 
@@ -48,6 +58,32 @@ class OnnxStage(Stage):
         session = ort.InferenceSession(str(ctx.work / artifact.path), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         return [dict(zip([o.name for o in ctx.outputs], session.run(names, case))) for case in cases]
+
+
+@contextlib.contextmanager
+def _static_causal_check():
+    """nn.Transformer and its encoder/decoder, given a mask but no is_causal flag, compare the mask with a
+    causal one and branch on the result (`bool(tensor.all())`), which torch.export cannot trace. The flag is
+    only a speed hint and the mask is applied either way (see the docstring of
+    torch.nn.modules.transformer._detect_is_causal_mask), so while exporting an unset flag means "not
+    known to be causal": the graph computes the same values."""
+    from torch.nn.modules import transformer
+
+    original = transformer._detect_is_causal_mask
+    transformer._detect_is_causal_mask = lambda mask=None, is_causal=None, size=None: is_causal is True
+    try:
+        yield
+    finally:
+        transformer._detect_is_causal_mask = original
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost exception's type and first line: the exporter wraps the real cause in generic steps."""
+    seen = set()
+    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return re.sub(r"\x1b\[[0-9;]*m", "", f"{type(exc).__name__}: {first_line(exc)}")
 
 
 def _scan_unsupported(module, args: tuple) -> list[str]:
