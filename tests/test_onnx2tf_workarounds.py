@@ -1,0 +1,70 @@
+"""Workarounds in the ONNX and saved_model stages for limits of torch.export and onnx2tf (found by the zoo)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from converter.stages.onnx import _root_cause, _static_causal_check
+from converter.stages.saved_model import onnx_for_onnx2tf
+
+
+def _square_weight_model() -> onnx.ModelProto:
+    """x @ Transpose(Split(W)[0]): a square weight transposed in the graph, as nn.MultiheadAttention's
+    cross-attention exports (onnx2tf turned that Transpose into the identity)."""
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((8, 4)).astype(np.float32), "W")
+    sizes = numpy_helper.from_array(np.array([4, 4], dtype=np.int64), "sizes")
+    nodes = [helper.make_node("Split", ["W", "sizes"], ["w0", "w1"], axis=0, name="split"),
+             helper.make_node("Transpose", ["w0"], ["w0t"], perm=[1, 0], name="transpose"),
+             helper.make_node("MatMul", ["x", "w0t"], ["y"], name="matmul")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [weight, sizes])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+def test_constant_subgraphs_become_initializers_with_the_same_values(tmp_path):
+    import onnxruntime as ort
+
+    source = tmp_path / "m.onnx"
+    onnx.save(_square_weight_model(), source)
+    folded = onnx.load(onnx_for_onnx2tf(source, tmp_path / "folded.onnx"))
+    assert [n.op_type for n in folded.graph.node] == ["MatMul"]
+    assert folded.ir_version == 10  # ONNX Runtime 1.23 reads IR <= 11
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]  # noqa: E731
+    np.testing.assert_array_equal(run(source), run(tmp_path / "folded.onnx"))
+
+
+def test_graph_without_constant_subgraphs_is_unchanged(tmp_path):
+    model = _square_weight_model()
+    del model.graph.node[:2]
+    model.graph.node[0].input[1] = "W2"
+    model.graph.initializer.append(numpy_helper.from_array(np.eye(4, dtype=np.float32), "W2"))
+    onnx.save(model, tmp_path / "m.onnx")
+    folded = onnx.load(onnx_for_onnx2tf(tmp_path / "m.onnx", tmp_path / "out.onnx"))
+    assert [n.op_type for n in folded.graph.node] == ["MatMul"]
+    assert {i.name for i in folded.graph.initializer} >= {"W2"}
+
+
+def test_causal_check_is_static_only_while_exporting():
+    import torch
+    from torch.nn.modules import transformer
+
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(4)
+    assert transformer._detect_is_causal_mask(causal) is True
+    with _static_causal_check():
+        assert transformer._detect_is_causal_mask(causal) is False  # the mask is still applied
+        assert transformer._detect_is_causal_mask(causal, True) is True
+    assert transformer._detect_is_causal_mask(causal) is True
+
+
+def test_root_cause_is_the_innermost_exception_without_colour_codes():
+    try:
+        try:
+            raise RuntimeError("Could not guard on data-dependent expression Eq(u0, 1)\nmore")
+        except RuntimeError as inner:
+            raise ValueError("Failed to export the model. \x1b[96mThis is step 1/3\x1b[0m") from inner
+    except ValueError as exc:
+        assert _root_cause(exc) == "RuntimeError: Could not guard on data-dependent expression Eq(u0, 1)"
