@@ -42,11 +42,16 @@ class TfjsStage(Stage):
         except ValueError as exc:
             text = str(exc)
             if "Unsupported Ops" in text:
-                ops = [op.strip() for op in text.splitlines()[-1].split(",") if op.strip()]
+                ops = sorted({op.strip() for op in text.splitlines()[-1].split(",") if op.strip()})
                 raise ConversionError(f"TF.js cannot run these ops: {', '.join(ops)}", stage=self.name,
                                       unsupported_ops=ops, hint=_hint_for(ops)) from exc
             raise ConversionError(f"tensorflowjs failed: {first_line(exc)}", stage=self.name) from exc
-        signature = json.loads((out / "model.json").read_text())["signature"]
+        model_json = json.loads((out / "model.json").read_text())
+        # tensorflowjs writes protobuf maps (node attributes, signature entries) in hash order, which changes
+        # from run to run: sorted keys make the same model give the same bytes. Key order means nothing to
+        # TF.js's loader.
+        (out / "model.json").write_text(json.dumps(model_json, sort_keys=True))
+        signature = model_json["signature"]
         # The graph model feeds and fetches node names ("x:0", "Identity:0"); map them to PyTorch's names.
         rename = lambda b, side: Binding(b.name, signature[side][b.name]["name"], list(b.shape), b.layout,  # noqa: E731
                                          list(b.perm))
