@@ -144,6 +144,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
     ("mlp_layernorm_gelu", ["2,32"]),
     ("attention_block", ["1,10,32"]),
     ("two_inputs", ["1,3,8,8", "1,6"]),
+    ("residual_cnn", ["1,3,16,16"]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):
     out = tmp_path / model
@@ -156,6 +157,11 @@ def test_small_architectures_pass_every_stage(tmp_path, model, shapes):
         tfjs = report["artifacts"]["tfjs"]
         assert [b["name"] for b in tfjs["inputs"]] == ["image", "features"]
         assert [b["perm"] for b in tfjs["outputs"]] == [[0, 2, 3, 1], [0, 1]]
+    if model == "residual_cnn":
+        # onnx2tf alone wraps each residual add in NCHW transposes (converter/stages/onnx2tf_fixes.py).
+        graph = json.loads((out / "tfjs" / "model.json").read_text())["modelTopology"]["node"]
+        assert [n["op"] for n in graph].count("Transpose") == 0
+        assert [n["op"] for n in graph].count("AddV2") >= 2
     if model == "attention_block":
         # A (batch, length, features) input keeps its layout: no transpose for sequences.
         assert report["artifacts"]["saved_model"]["inputs"][0]["perm"] == [0, 1, 2]

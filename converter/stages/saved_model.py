@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ConversionError, first_line
 from ..layout import Binding, candidate_perms, permute_layout
 from .base import Arrays, Artifact, Context, Stage
+from .onnx2tf_fixes import channels_last_add
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
 # input looks like an NHWC image batch; it only feeds onnx2tf's internal dummy inference.
@@ -130,7 +131,7 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
     try:
         scratch.mkdir(parents=True, exist_ok=True)
         source = onnx_for_onnx2tf(ctx.work / ctx.artifacts["onnx"].path, scratch / "model.onnx2tf.onnx")
-        with _offline_workdir(scratch, ctx.options.seed):
+        with _offline_workdir(scratch, ctx.options.seed), channels_last_add():
             keras_model = onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),

@@ -46,6 +46,23 @@ class TwoInputs(nn.Module):
         return fmap, fmap.mean(dim=(2, 3)) + self.fc(features)
 
 
+class ResidualCnn(nn.Module):
+    """Two residual conv blocks: the additions must stay channels-last in the TF graph (no Transposes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU6()) for _ in range(2))
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = x + block(x)
+        return self.head(x.mean(dim=(2, 3)))
+
+
 def _seeded(cls):
     def build():
         torch.manual_seed(0)
@@ -57,6 +74,7 @@ def _seeded(cls):
 mlp_layernorm_gelu = _seeded(MlpLayerNormGelu)
 attention_block = _seeded(AttentionBlock)
 two_inputs = _seeded(TwoInputs)
+residual_cnn = _seeded(ResidualCnn)
 
 
 def mobilenet_v2():
