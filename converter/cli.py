@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real input data, one .npy per input (repeat for more cases)")
     c.add_argument("--eval-data", type=Path, metavar="DATA.npz",
                    help="labelled data ('inputs', 'labels'): top-1 accuracy is measured in every runtime")
+    c.add_argument("--dynamic-batch", action="store_true",
+                   help="make axis 0 of every input (and output) dynamic; parity is also checked at another batch size")
     c.add_argument("--cases", type=int, default=2, help="seeded random input cases (default 2)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--int-high", type=int, default=2, help="random integer inputs are drawn from [0, N)")
@@ -143,7 +145,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     options = Options(
         input_shapes=args.input_shape, out_dir=args.out, input_dtypes=args.input_dtype, targets=args.targets,
         quantize=args.quantize, tolerances={**DEFAULT_TOLERANCES, **dict(args.tolerance)}, random_cases=args.cases,
-        seed=args.seed, int_high=args.int_high, sample_inputs=args.sample_input, eval_data=args.eval_data,
+        seed=args.seed, int_high=args.int_high, sample_inputs=args.sample_input, eval_data=args.eval_data, dynamic_batch=args.dynamic_batch,
         force=args.force, verbosity=0 if args.quiet else 1 + args.verbose, memory_check=not args.no_memory_check,
     )
     result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)

@@ -3,6 +3,7 @@ and PyTorch eager's outputs on them (the reference)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ class Cases:
     @property
     def golden(self) -> list[int]:
         """Indices of the cases that go into golden/ (random and sample cases, not the whole eval set)."""
-        return [i for i, n in enumerate(self.names) if not n.startswith("eval_")]
+        return [i for i, n in enumerate(self.names) if not n.startswith(("eval_", "batch_"))]
 
 
 def input_specs(names: list[str], options: Options, required: int | None = None) -> list[TensorSpec]:
@@ -71,7 +72,8 @@ def input_specs(names: list[str], options: Options, required: int | None = None)
             hint="give one --input-shape (and --input-dtype) per forward argument, in forward's order",
         )
     names = names[: len(shapes)] if names else [f"input_{i}" for i in range(len(shapes))]
-    return [TensorSpec(n, tuple(s), d) for n, s, d in zip(names, shapes, dtypes)]
+    dynamic = (0,) if options.dynamic_batch else ()
+    return [TensorSpec(n, tuple(s), d, dynamic_axes=dynamic) for n, s, d in zip(names, shapes, dtypes)]
 
 
 def make_cases(specs: list[TensorSpec], options: Options) -> Cases:
@@ -91,6 +93,11 @@ def make_cases(specs: list[TensorSpec], options: Options) -> Cases:
             stage=STAGE,
             hint="give one .npy per model input, in input order",
         )
+    if options.dynamic_batch:
+        # A case with another batch size proves the batch axis really is dynamic in every artifact.
+        batch = specs[0].shape[0] + 2
+        resized = [dataclasses.replace(s, shape=(batch, *s.shape[1:])) for s in specs]
+        cases.add(f"batch_{batch}", {s.name: _random(rng, s, options.int_high) for s in resized})
     if options.eval_data is not None:
         _add_eval(cases, specs, options.eval_data)
     return cases
@@ -165,7 +172,9 @@ def reference_outputs(module, specs: list[TensorSpec], cases: Cases) -> tuple[li
             outputs.append({k: v.detach().cpu().numpy() for k, v in flat.items()})
     _check_finite(outputs, cases)
     first = outputs[0]
-    return [TensorSpec(n, tuple(first[n].shape), str(first[n].dtype)) for n in names], outputs
+    # Outputs follow the inputs' batch axis when it is dynamic.
+    dynamic = (0,) if any(s.dynamic_axes for s in specs) else ()
+    return [TensorSpec(n, tuple(first[n].shape), str(first[n].dtype), dynamic_axes=dynamic) for n in names], outputs
 
 
 def _check_finite(outputs: list[Arrays], cases: Cases) -> None:

@@ -23,13 +23,17 @@ class TensorSpec:
     shape: tuple[int, ...]
     dtype: str = "float32"
     layout: str = ""
+    dynamic_axes: tuple[int, ...] = ()  # axes whose size may change at run time (the batch, with --dynamic-batch)
 
     def __post_init__(self) -> None:
         if not self.layout:
             object.__setattr__(self, "layout", CHANNELS_FIRST.get(len(self.shape), "?" * len(self.shape)))
 
     def to_json(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+        doc = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+        if self.dynamic_axes:
+            doc["dynamic_axes"] = list(self.dynamic_axes)
+        return doc
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Options:
     int_high: int = 2
     sample_inputs: list[Path] = field(default_factory=list)
     eval_data: Path | None = None
+    dynamic_batch: bool = False
     force: bool = False
     verbosity: int = 1
     memory_check: bool = True  # refuse a model that would need more memory than is available (resources.py)

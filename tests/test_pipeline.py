@@ -177,3 +177,17 @@ def test_mobilenet_v2_passes_every_stage(tmp_path):
     # Random weights make tiny outputs; the relative measure still holds every artifact to 1e-4 of their scale.
     for stage in report["stages"]:
         assert stage["comparisons"][0]["outputs"][0]["top1_agreement"] == 1.0
+
+
+def test_dynamic_batch_runs_every_artifact_at_another_batch_size(tmp_path):
+    out = tmp_path / "dynamic"
+    proc = run_cli("convert", *DIGITS, "--dynamic-batch", "--cases", "1", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = _report(out)
+    _assert_all_passed(report)
+    assert report["cases"]["names"] == ["random_0", "batch_3"]
+    assert report["cases"]["golden"] == ["random_0"]  # golden data keeps the declared shape
+    assert report["inputs"][0]["dynamic_axes"] == [0] and report["outputs"][0]["dynamic_axes"] == [0]
+    graph = json.loads((out / "tfjs" / "model.json").read_text())["modelTopology"]["node"]
+    placeholder = next(n for n in graph if n["op"] == "Placeholder")
+    assert placeholder["attr"]["shape"]["shape"]["dim"][0]["size"] == "-1"

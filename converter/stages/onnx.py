@@ -30,7 +30,7 @@ class OnnxStage(Stage):
                 torch.onnx.export(
                     ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
                     input_names=[s.name for s in ctx.inputs], output_names=[s.name for s in ctx.outputs],
-                    external_data=False, optimize=True, verbose=False,
+                    dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True, verbose=False,
                 )
         except Exception as exc:
             import traceback
@@ -58,6 +58,16 @@ class OnnxStage(Stage):
         session = ort.InferenceSession(str(ctx.work / artifact.path), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         return [dict(zip([o.name for o in ctx.outputs], session.run(names, case))) for case in cases]
+
+
+def _dynamic_shapes(ctx: Context):
+    """torch.export's description of the dynamic axes (one shared batch dimension), or None for static."""
+    if not any(s.dynamic_axes for s in ctx.inputs):
+        return None
+    from torch.export import Dim
+
+    batch = Dim("batch")
+    return tuple({axis: batch for axis in s.dynamic_axes} for s in ctx.inputs)
 
 
 @contextlib.contextmanager

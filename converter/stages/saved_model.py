@@ -148,8 +148,7 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
         _remove_tree(scratch)
 
     inputs = [_bind(spec, list(t.shape), spec.name) for spec, t in zip(ctx.inputs, keras_model.inputs)]
-    specs = [tf.TensorSpec([None if d is None else int(d) for d in b.shape], spec.dtype, name=spec.name)
-             for b, spec in zip(inputs, ctx.inputs)]
+    specs = [tf.TensorSpec(_signature_shape(b, spec), spec.dtype, name=spec.name) for b, spec in zip(inputs, ctx.inputs)]
 
     @tf.function(input_signature=specs)
     def serving_default(*args):
@@ -224,6 +223,12 @@ def _bind(spec, artifact_shape: list, artifact_name: str) -> Binding:
     # tensors is channels-last.
     perm = perms[-1] if len(spec.shape) in (4, 5) else perms[0]
     return Binding(spec.name, artifact_name, [spec.shape[i] for i in perm], permute_layout(spec.layout, perm), perm)
+
+
+def _signature_shape(binding: Binding, spec) -> list:
+    """The artifact's input shape with the dynamic axes (moved by the perm) left open."""
+    open_axes = {binding.perm.index(axis) for axis in spec.dynamic_axes}
+    return [None if i in open_axes else int(d) for i, d in enumerate(binding.shape)]
 
 
 def _remove_tree(path: Path) -> None:
