@@ -191,3 +191,29 @@ def test_dynamic_batch_runs_every_artifact_at_another_batch_size(tmp_path):
     graph = json.loads((out / "tfjs" / "model.json").read_text())["modelTopology"]["node"]
     placeholder = next(n for n in graph if n["op"] == "Placeholder")
     assert placeholder["attr"]["shape"]["shape"]["dim"][0]["size"] == "-1"
+
+
+def test_every_artifact_that_can_carry_files_records_its_layouts(digits_dir):
+    import zipfile
+
+    import onnx
+    import torch
+
+    def check(record: dict, artifact: str):
+        assert record["model_inputs"][0]["layout"] == "NCHW", artifact
+        assert [b["layout"] for b in record["inputs"]] == [meta["artifacts"][artifact]["inputs"][0]["layout"]]
+        assert record["inputs"][0]["perm"] == meta["artifacts"][artifact]["inputs"][0]["perm"]
+
+    meta = json.loads((digits_dir / "metadata.json").read_text())
+    props = {p.key: p.value for p in onnx.load(str(digits_dir / "model.onnx")).metadata_props}
+    check(json.loads(props["converter_io.json"]), "onnx")
+    extra = {"converter_io.json": ""}
+    torch.jit.load(str(digits_dir / "model.pt"), _extra_files=extra)
+    check(json.loads(extra["converter_io.json"]), "torchscript")
+    with zipfile.ZipFile(digits_dir / "model.ptl") as archive:
+        name = next(n for n in archive.namelist() if n.endswith("extra/converter_io.json"))
+        check(json.loads(archive.read(name)), "ptl")
+    check(json.loads((digits_dir / "saved_model" / "assets.extra" / "converter_io.json").read_text()), "saved_model")
+    model_json = json.loads((digits_dir / "tfjs" / "model.json").read_text())
+    check(model_json["userDefinedMetadata"]["converter_io.json"], "tfjs")
+    assert model_json["userDefinedMetadata"]["converter_io.json"]["inputs"][0]["layout"] == "NHWC"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,18 @@ class Context:
                            list(range(len(spec.shape))))
 
         return [bind(s) for s in self.inputs], [bind(s) for s in self.outputs]
+
+
+IO_RECORD = "converter_io.json"  # the name under which artifacts that can carry files carry io_record()
+
+
+def io_record(ctx: Context, inputs: list[Binding], outputs: list[Binding]) -> str:
+    """The model's tensors and this artifact's bindings (names, shapes, layouts, perms) as stable JSON, for
+    embedding in the artifact itself: an artifact copied away from metadata.json still says its layouts."""
+    return json.dumps({"format": 1, "model_inputs": [s.to_json() for s in ctx.inputs],
+                       "model_outputs": [s.to_json() for s in ctx.outputs],
+                       "inputs": [b.to_json() for b in inputs], "outputs": [b.to_json() for b in outputs]},
+                      sort_keys=True)
 
 
 class Stage:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError, first_line
-from .base import Arrays, Artifact, Context, Stage
+from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
 
 # Opset 18: new enough for LayerNorm as one op, old enough that exact GELU stays Erf-based (opset 20's Gelu
 # makes onnx2tf emit Erfc, which TF.js cannot run), and supported by onnx2tf 1.29, ONNX Runtime and ORT-web.
@@ -48,6 +48,7 @@ class OnnxStage(Stage):
             raise ConversionError(f"torch.onnx.export failed: {what}", stage=self.name, unsupported_ops=ops,
                                   hint=hint) from exc
         inputs, outputs = ctx.same_layout()
+        _embed(path, io_record(ctx, inputs, outputs))
         return Artifact(Path("model.onnx"), "fp32", inputs, outputs, [], {"opset": OPSET})
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
@@ -58,6 +59,15 @@ class OnnxStage(Stage):
         session = ort.InferenceSession(str(ctx.work / artifact.path), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         return [dict(zip([o.name for o in ctx.outputs], session.run(names, case))) for case in cases]
+
+
+def _embed(path: Path, record: str) -> None:
+    """Carry the layouts inside the file as model metadata (metadata_props), which ONNX tools show."""
+    import onnx
+
+    model = onnx.load(str(path))
+    model.metadata_props.add(key=IO_RECORD, value=record)
+    onnx.save(model, str(path))
 
 
 def _dynamic_shapes(ctx: Context):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConversionError, first_line
 from ..layout import Binding, candidate_perms, permute_layout
-from .base import Arrays, Artifact, Context, Stage
+from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
 from .onnx2tf_fixes import channels_last_add
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
@@ -173,6 +173,10 @@ class SavedModelStage(Stage):
         tf = import_tensorflow()
         holder, concrete, inputs, outputs = build_tf_model(ctx)
         tf.saved_model.save(holder, str(ctx.work / "saved_model"), signatures={"serving_default": concrete})
+        # assets.extra/ is TensorFlow's place for files that travel with a SavedModel but are not part of it.
+        extra = ctx.work / "saved_model" / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / IO_RECORD).write_text(io_record(ctx, inputs, outputs))
         # The TFLite stages convert this same function from memory instead of reloading it from disk.
         ctx.shared["tf_model"] = (holder, concrete)
         return Artifact(Path("saved_model"), "fp32", inputs, outputs)

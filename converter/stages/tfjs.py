@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ConversionError, first_line
 from ..layout import Binding
-from .base import Arrays, Artifact, Context, Stage
+from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
 from .saved_model import import_tensorflow
 
 RUNNER = Path(__file__).resolve().parent.parent / "js" / "run_tfjs.mjs"
@@ -47,16 +47,19 @@ class TfjsStage(Stage):
                                       unsupported_ops=ops, hint=_hint_for(ops)) from exc
             raise ConversionError(f"tensorflowjs failed: {first_line(exc)}", stage=self.name) from exc
         model_json = json.loads((out / "model.json").read_text())
-        # tensorflowjs writes protobuf maps (node attributes, signature entries) in hash order, which changes
-        # from run to run: sorted keys make the same model give the same bytes. Key order means nothing to
-        # TF.js's loader.
-        (out / "model.json").write_text(json.dumps(model_json, sort_keys=True))
         signature = model_json["signature"]
         # The graph model feeds and fetches node names ("x:0", "Identity:0"); map them to PyTorch's names.
         rename = lambda b, side: Binding(b.name, signature[side][b.name]["name"], list(b.shape), b.layout,  # noqa: E731
                                          list(b.perm))
-        return Artifact(Path("tfjs/model.json"), self.precision,
-                        [rename(b, "inputs") for b in source.inputs], [rename(b, "outputs") for b in source.outputs],
+        inputs = [rename(b, "inputs") for b in source.inputs]
+        outputs = [rename(b, "outputs") for b in source.outputs]
+        # userDefinedMetadata is TF.js's slot for such data (GraphModel.metadata in the browser).
+        model_json["userDefinedMetadata"] = {IO_RECORD: json.loads(io_record(ctx, inputs, outputs))}
+        # tensorflowjs writes protobuf maps (node attributes, signature entries) in hash order, which changes
+        # from run to run: sorted keys make the same model give the same bytes. Key order means nothing to
+        # TF.js's loader.
+        (out / "model.json").write_text(json.dumps(model_json, sort_keys=True))
+        return Artifact(Path("tfjs/model.json"), self.precision, inputs, outputs,
                         [f"TF.js in Node.js, {NODE_BACKEND} backend"], bundle=Path("tfjs"))
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ConversionError, first_line
 from ..samples import flatten_outputs
-from .base import Arrays, Artifact, Context, Stage
+from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
 
 # The Android runtime the sample app pins (mobile/android). Its loader accepts bytecode versions 4..9
 # (caffe2/serialize/versions.h, kMin/kMaxSupportedBytecodeVersion); 8 is what its own exporter produced, so
@@ -60,10 +60,10 @@ class TorchScriptStage(Stage):
         path = ctx.work / "model.pt"
         # Serialised in memory and written by Python: torch's own file writer aborts the whole process
         # (std::terminate) when the disk fills up, where Python's raises an OSError the pipeline reports.
-        buffer = io.BytesIO()
-        torch.jit.save(module, buffer)
-        path.write_bytes(buffer.getvalue())
         inputs, outputs = ctx.same_layout()
+        buffer = io.BytesIO()
+        torch.jit.save(module, buffer, _extra_files={IO_RECORD: io_record(ctx, inputs, outputs)})
+        path.write_bytes(buffer.getvalue())
         return Artifact(Path("model.pt"), "fp32", inputs, outputs, notes)
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
@@ -97,8 +97,10 @@ class LiteStage(Stage):
             frozen = traced
             notes.append(f"torch.jit.freeze failed ({first_line(exc)}); saved unfrozen")
         path = ctx.work / "model.ptl"
+        inputs, outputs = ctx.same_layout()
         try:
-            data = frozen._save_to_buffer_for_lite_interpreter()  # in memory: see TorchScriptStage.convert
+            # In memory: see TorchScriptStage.convert. The app reads the layouts from the extra file too.
+            data = frozen._save_to_buffer_for_lite_interpreter(_extra_files={IO_RECORD: io_record(ctx, inputs, outputs)})
         except Exception as exc:
             raise ConversionError(f"saving for the lite interpreter failed: {first_line(exc)}", stage=self.name,
                                   hint="the model uses an op the lite interpreter cannot serialise") from exc
@@ -113,7 +115,6 @@ class LiteStage(Stage):
             backported.replace(path)
             version = _get_model_bytecode_version(str(path))
             notes.append(f"backported bytecode v{produced} -> v{version} for {ANDROID_LITE_RUNTIME}")
-        inputs, outputs = ctx.same_layout()
         extra = {"bytecode_version": version, "produced_bytecode_version": produced,
                  "android_runtime": ANDROID_LITE_RUNTIME, "android_max_bytecode_version": ANDROID_LITE_BYTECODE}
         return Artifact(Path("model.ptl"), "fp32", inputs, outputs, notes, extra)
