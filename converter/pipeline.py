@@ -113,13 +113,13 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
     with captured(work / "logs" / "load.log"):
         if options.memory_check and not isinstance(model, LoadedModel):
             # Loading an archive holds it whole in memory: judge it by its size before reading it.
-            resources.check(resources.file_bytes(model), what=str(model))
+            resources.check(resources.file_bytes(model), what=str(model), targets=options.targets)
         loaded = model if isinstance(model, LoadedModel) else load_model(model, weights=weights, trust_model=trust_model)
         inputs = input_specs(loaded.input_names, options, required=loaded.required_inputs)
         if options.memory_check:
             data = resources.input_bytes(inputs, options.random_cases + len(options.sample_inputs))
             data += resources.file_bytes(options.eval_data) if options.eval_data else 0
-            resources.check(resources.tensor_bytes(loaded.module), data, what=loaded.source)
+            resources.check(resources.tensor_bytes(loaded.module), data, what=loaded.source, targets=options.targets)
         cases = make_cases(inputs, options)
         outputs, reference = reference_outputs(loaded.module, inputs, cases)
     ctx = Context(work, loaded, inputs, outputs, cases, options)

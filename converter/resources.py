@@ -1,10 +1,10 @@
 """Memory: refuse a conversion that would need more than the machine has, before it starts, and measure
 what each stage really took.
 
-The estimate is `BASE_MB + FACTOR x model bytes + input bytes`, with both numbers measured on this machine
-(docs/errors.md, "Memory"): the frameworks themselves take BASE_MB, and on top of that the stages hold
-several copies of the weights at once (torch, the ONNX proto, onnx2tf's Keras model, the TF graph being
-saved, the serialised flatbuffers).
+The estimate is `BASE_MB + FACTOR x model bytes + INPUT_FACTOR x input bytes`, measured on this machine:
+the frameworks themselves take BASE_MB, and on top of that the stages hold several copies of the weights at
+once (torch, the ONNX proto, onnx2tf's Keras model, the TF graph being saved, the flatbuffers, each runtime
+that checks an artifact).
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from pathlib import Path
 from .errors import ConversionError
 
 STAGE = "resources"
-BASE_MB = 2300  # peak RSS of a whole conversion of a tiny model: torch + TensorFlow + onnx2tf loaded
-FACTOR = 8  # measured: peak grows by about 6 bytes per byte of parameters; 8 leaves a margin
+# Measured with scripts/measure_memory.py (MLPs through every stage, README "Errors and exit codes"): the peak
+# was 1.9 GB for a tiny model, then grew by 22-24 bytes per byte of weights (16 MB -> 2.5 GB, 100 MB -> 4.3 GB,
+# 256 MB -> 8.1 GB), because every stage's runtime keeps its own copy until the run ends. Rounded up for margin.
+BASE_MB = 2000
+FACTOR = 28
+# Without the TensorFlow side (--targets among onnx, torchscript, ptl): 0.7 GB, then about 5 bytes per byte
+# (256 MB of weights -> 2.0 GB).
+TORCH_BASE_MB = 1000
+TORCH_FACTOR = 8
+TF_TARGETS = ("saved_model", "tflite", "tfjs")
 INPUT_FACTOR = 4  # the input cases are held with their outputs and their per-stage copies
 
 
@@ -32,8 +40,9 @@ def tensor_bytes(module) -> int:
     return total
 
 
-def needed_bytes(model_bytes: int, input_bytes: int = 0) -> int:
-    return BASE_MB * 2**20 + FACTOR * model_bytes + INPUT_FACTOR * input_bytes
+def needed_bytes(model_bytes: int, input_bytes: int = 0, tf_side: bool = True) -> int:
+    base, factor = (BASE_MB, FACTOR) if tf_side else (TORCH_BASE_MB, TORCH_FACTOR)
+    return base * 2**20 + factor * model_bytes + INPUT_FACTOR * input_bytes
 
 
 def available_bytes() -> int:
@@ -56,17 +65,20 @@ def _cgroup_room() -> int | None:
         return None
 
 
-def check(model_bytes: int, input_bytes: int = 0, *, what: str, available: int | None = None) -> None:
-    """Raise a ConversionError when the estimate exceeds what is available."""
-    need = needed_bytes(model_bytes, input_bytes)
+def check(model_bytes: int, input_bytes: int = 0, *, what: str, targets=TF_TARGETS,
+          available: int | None = None) -> None:
+    """Raise a ConversionError when the estimate for converting into `targets` exceeds what is available."""
+    tf_side = any(t in TF_TARGETS for t in targets)
+    need = needed_bytes(model_bytes, input_bytes, tf_side)
     have = available_bytes() if available is None else available
     if need > have:
         raise ConversionError(
             f"converting {what} needs about {_gb(need)} of memory ({_gb(model_bytes)} of weights, "
             f"{_gb(input_bytes)} of input cases), but only {_gb(have)} is available",
             stage=STAGE,
-            hint="run on a machine with more memory, close other programs, or use fewer/smaller --input-shape "
-                 "and --cases; --no-memory-check skips this estimate",
+            hint="run on a machine with more memory or close other programs; "
+                 + ("--targets onnx,torchscript,ptl needs far less; " if tf_side else "")
+                 + "--no-memory-check skips this estimate",
         )
 
 

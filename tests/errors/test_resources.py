@@ -56,3 +56,13 @@ def test_peak_is_per_stage():
     resources.reset_peak()
     small = resources.peak_mb()
     assert big - small > 200, (big, small)
+
+
+def test_torch_side_targets_need_less():
+    """The TensorFlow stages are the hungry ones: without them the estimate is much smaller."""
+    weights = 2 * 2**30
+    assert resources.needed_bytes(weights, tf_side=False) < resources.needed_bytes(weights) / 3
+    resources.check(weights, what="m", targets=("onnx", "ptl"), available=20 * 2**30)
+    with pytest.raises(ConversionError) as error:
+        resources.check(weights, what="m", targets=("tfjs",), available=20 * 2**30)
+    assert "--targets onnx,torchscript,ptl needs far less" in str(error.value)
