@@ -107,13 +107,15 @@ class OutputFolder:
         """Tidy what a killed run (SIGKILL, power loss) left: we hold the lock, so no live run owns it. A
         folder that was moved aside for a commit that never finished goes back to its place."""
         parent, name = self.out.parent, self.out.name
-        for old in parent.glob(f".{name}.old-*"):
-            for previous in old.iterdir():
-                if not (parent / previous.name).exists():
-                    previous.rename(parent / previous.name)
+        # startswith, not glob: DIR's name may hold glob characters.
+        leftovers = [p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()
+                     and p.name.startswith((f".{name}.old-", f".{name}.partial-"))]
+        for old in leftovers:
+            if old.name.startswith(f".{name}.old-"):
+                for previous in old.iterdir():
+                    if not (parent / previous.name).exists():
+                        previous.rename(parent / previous.name)
             shutil.rmtree(old, ignore_errors=True)
-        for partial in parent.glob(f".{name}.partial-*"):
-            shutil.rmtree(partial, ignore_errors=True)
 
     def commit(self, success: bool) -> Path:
         """Move the finished work into place; returns where it went."""

@@ -154,3 +154,16 @@ def test_output_parent_is_a_file(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     outcome = convert_here(capsys, *MLP, "--out", tmp_path / "file" / "out")
     assert_error(outcome, 2, "output", "cannot create")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_unexpected_bug_is_one_message(verbose, monkeypatch, tmp_path, capsys):
+    """A failure no check anticipated (simulated): exit 1 and one `[internal]` line; the traceback with -v."""
+    from converter import pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "convert", broken)
+    outcome = convert_here(capsys, *MLP, "--out", tmp_path / "out", *(["-v"] if verbose else []))
+    assert_error(outcome, 1, "internal", "RuntimeError: a bug", "-v", verbose=verbose)
