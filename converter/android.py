@@ -15,13 +15,10 @@ import tempfile
 from pathlib import Path
 
 from .errors import UsageError
-from .stages.torchscript import ANDROID_LITE_RUNTIME
+from .golden import read_metadata
+from .stages.torchscript import ANDROID_LITE_LOADS_BYTECODE, ANDROID_LITE_RUNTIME
 
 STAGE = "android-assets"
-
-# Bytecode versions that pytorch_android_lite 2.1.0's loader accepts: caffe2/serialize/versions.h at that
-# release has kMinSupportedBytecodeVersion = 4 and kMaxSupportedBytecodeVersion = 9.
-ANDROID_LITE_LOADS_BYTECODE = range(4, 10)
 
 # Artifacts the app runs, by stage name (= metadata.json artifact key). The app's switch needs the .ptl and
 # the float32 .tflite; the float16 one comes along when its stage passed.
@@ -52,7 +49,7 @@ def install_assets(converted_dir: Path, app_dir: Path) -> list[Path]:
         raise UsageError(f"{converted_dir}: the app needs {', '.join(unverified)}, which did not pass "
                          f"(status: {', '.join(stages.get(n, 'absent') for n in unverified)})",
                          stage=STAGE, hint="convert with the ptl and tflite targets")
-    artifacts = _read_json(converted_dir / "metadata.json").get("artifacts", {})
+    artifacts = read_metadata(converted_dir / "metadata.json").get("artifacts", {})
     stage_names = [*REQUIRED_STAGES, *(n for n in OPTIONAL_STAGES if stages.get(n) == "passed")]
     files = [*DATA_FILES, *(artifacts[n]["path"] for n in stage_names if n in artifacts)]
     missing = [f for f in files if not (converted_dir / f).is_file()]

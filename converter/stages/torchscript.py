@@ -12,9 +12,10 @@ from ..samples import flatten_outputs
 from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
 
 # The Android runtime the sample app pins (mobile/android). Its loader accepts bytecode versions 4..9
-# (caffe2/serialize/versions.h, kMin/kMaxSupportedBytecodeVersion); 8 is what its own exporter produced, so
-# a newer file is backported to 8.
+# (caffe2/serialize/versions.h at that release: kMin/kMaxSupportedBytecodeVersion); 8 is what its own exporter
+# produced, so a newer file is backported to 8.
 ANDROID_LITE_RUNTIME = "org.pytorch:pytorch_android_lite:2.1.0"
+ANDROID_LITE_LOADS_BYTECODE = range(4, 10)
 ANDROID_LITE_BYTECODE = 8
 
 

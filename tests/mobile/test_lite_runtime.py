@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from converter.android import ANDROID_LITE_LOADS_BYTECODE
+from converter.stages.torchscript import ANDROID_LITE_LOADS_BYTECODE
 from converter.layout import from_artifact
 from converter.parity import compare
 from converter.stages.torchscript import ANDROID_LITE_RUNTIME
