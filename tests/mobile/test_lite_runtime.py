@@ -7,10 +7,9 @@ import re
 
 import pytest
 
-from converter.stages.torchscript import ANDROID_LITE_LOADS_BYTECODE
 from converter.layout import from_artifact
 from converter.parity import compare
-from converter.stages.torchscript import ANDROID_LITE_RUNTIME
+from converter.stages.torchscript import ANDROID_LITE_LOADS_BYTECODE, ANDROID_LITE_RUNTIME
 from mobile_runtimes import ANDROID, MOBILE_ARTIFACTS, golden_arrays
 
 
