@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchdoc import write_section  # scripts/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Conversion: our pipeline vs the bare library calls"
 
 BARE = r'''
@@ -105,16 +106,7 @@ def main() -> None:
     print(text)
     print(ours_out.strip().splitlines()[-1])
     if not args.no_write:
-        _write_section(text)
-
-
-def _write_section(text: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving the others alone."""
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    current = pattern.sub(lambda _: text + "\n", current) if pattern.search(current) else current.rstrip() + "\n\n" + text
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(current)
+        write_section("bench_convert", text)
 
 
 if __name__ == "__main__":

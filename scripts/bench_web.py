@@ -24,8 +24,9 @@ import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]  # also when a test loads this file by path
 
+from benchdoc import write_section  # noqa: E402
 from converter.serve import demo_server, running, url_of  # noqa: E402
 
 MODEL = "torchvision.models:mobilenet_v2"
@@ -35,8 +36,6 @@ SIZE_TARGETS = {"fp16": 0.5, "uint8": 0.25}  # at most this fraction of the fp32
 OURS = "ours fp32"
 # Ours (fp32, wasm) at most this multiple of the row's latency.
 LATENCY_TARGETS = {"Keras-native": 1.0, "ours model.onnx": 0.75}
-DOC = REPO / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench_web: begin -->", "<!-- bench_web: end -->"
 
 
 def convert_ours(work: pathlib.Path, precision: str, reuse: bool) -> dict:
@@ -113,7 +112,6 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
     ours = next(row for row in result["rows"] if row["label"] == OURS)["medianMs"]
     chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
     lines = [
-        BEGIN,
         "## Web: mobilenet_v2 in headless Chromium",
         "",
         f"Command: `{command}`. Measured {datetime.date.today()} on {os.cpu_count()} CPU cores "
@@ -159,17 +157,7 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
         goal = f"<= {target:.2f}x: {'met' if size <= target * fp32_bytes else 'missed'}" if target else ""
         parity = f"{stage['status']}: {stage['max_rel_err']:.1e} vs {stage['tolerance']:.0e}"
         lines.append(f"| {precision} | {size / 1e6:.3f} MB | {size / fp32_bytes:.3f}x | {goal} | {parity} |")
-    lines.append(END)
     return "\n".join(lines) + "\n"
-
-
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
 
 
 def main() -> None:
@@ -194,7 +182,7 @@ def main() -> None:
     result = run_in_chromium(work, entries, args.runs)
     command = "python scripts/bench_web.py" + (f" --runs {args.runs}" if args.runs != 30 else "")
     section = markdown(result, reports, work, command)
-    write_section(section)
+    write_section("bench_web", section)
     print(section)
 
 
