@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -68,3 +71,43 @@ def test_root_cause_is_the_innermost_exception_without_colour_codes():
             raise ValueError("Failed to export the model. \x1b[96mThis is step 1/3\x1b[0m") from inner
     except ValueError as exc:
         assert _root_cause(exc) == "RuntimeError: Could not guard on data-dependent expression Eq(u0, 1)"
+
+
+def _convert_gelu_mlp(tmp_path):
+    import json
+
+    import torch
+
+    from converter import Options, convert
+    from converter.loading import LoadedModel
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from small import MlpLayerNormGelu
+
+    torch.manual_seed(0)
+    model = LoadedModel(MlpLayerNormGelu().eval(), "tests/models/small.py:mlp_layernorm_gelu", "python", ["x"])
+    result = convert(model, Options([(2, 32)], tmp_path / "mlp", targets=("tflite",), random_cases=1, verbosity=0))
+    assert result.exit_code == 0, result.error
+    return {s["name"]: s for s in json.loads((tmp_path / "mlp" / "report.json").read_text())["stages"]}
+
+
+def test_tflite_rebuild_for_erf_skips_strict_mode_when_it_agrees(tmp_path):
+    stages = _convert_gelu_mlp(tmp_path)
+    assert any("without onnx2tf's strict mode" in n for n in stages["tflite_fp32"]["notes"])
+
+
+def test_tflite_rebuild_falls_back_to_strict_mode_when_the_fast_one_differs(tmp_path, monkeypatch):
+    from converter.stages import tflite
+
+    real, calls = tflite.build_tf_model, []
+
+    def build(ctx, ops=(), strict=True):
+        calls.append(strict)
+        holder, function, inputs, outputs = real(ctx, ops, strict=strict)
+        if not strict:  # as if onnx2tf had chosen a wrong transpose without its strict checks
+            return holder, lambda *args: {k: v + 1.0 for k, v in function(*args).items()}, inputs, outputs
+        return holder, function, inputs, outputs
+
+    monkeypatch.setattr(tflite, "build_tf_model", build)
+    stages = _convert_gelu_mlp(tmp_path)
+    assert calls == [False, True]
+    assert any("rebuilt in onnx2tf's strict mode" in n for n in stages["tflite_fp32"]["notes"])

@@ -110,7 +110,7 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
     return target
 
 
-def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
+def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool = True):
     """onnx2tf's Keras model wrapped in one tf.function signature named after PyTorch's tensors.
 
     Returns (module to save, concrete function, input bindings, output bindings). `pseudo_ops` asks onnx2tf
@@ -138,6 +138,9 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = ()):
                 disable_model_save=True,
                 keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
                 replace_to_pseudo_operators=[op.lower() for op in pseudo_ops] or None,
+                # Strict mode re-runs the model up to many ops to choose their transposes: most of the time
+                # on a transformer, and what keeps ambiguous shapes right. Only a checked rebuild skips it.
+                disable_strict_mode=not strict,
                 verbosity="error",
             )
     except (Exception, SystemExit) as exc:
