@@ -1,22 +1,14 @@
-"""Shared fixtures: the CLI as a user runs it, and the bundled digits example converted once per session."""
+"""Shared fixtures: the bundled digits example converted once per session, through the CLI."""
 
 from __future__ import annotations
 
 import json
 import pathlib
 import subprocess
-import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-DIGITS = ["examples/digits/model.py:build", "--weights", "examples/digits/weights.pt", "--input-shape", "1,1,8,8"]
-
-
-def run_cli(*args: str, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
-    """`python -m converter ARGS` from the repository root, output captured as text."""
-    return subprocess.run([sys.executable, "-m", "converter", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, **kwargs)
+from runcli import DIGITS, run_cli
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, run_cli
+from runcli import REPO, run_cli
 
 
 def test_help_is_fast_and_loads_no_framework():

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DIGITS, run_cli
+from runcli import DIGITS, run_cli
 from converter.stages.torchscript import ANDROID_LITE_BYTECODE
 
 ALL_STAGES = ["torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs"]

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from runcli import REPO, run_cli
 
 sys.path.insert(0, str(REPO / "scripts"))
 
