@@ -47,6 +47,7 @@ class TfjsStage(Stage):
                                       unsupported_ops=ops, hint=_hint_for(ops)) from exc
             raise ConversionError(f"tensorflowjs failed: {first_line(exc)}", stage=self.name) from exc
         model_json = json.loads((out / "model.json").read_text())
+        unfused = unfuse_tensor_biases(model_json)
         signature = model_json["signature"]
         # The graph model feeds and fetches node names ("x:0", "Identity:0"); map them to PyTorch's names.
         rename = lambda b, side: Binding(b.name, signature[side][b.name]["name"], list(b.shape), b.layout,  # noqa: E731
@@ -59,11 +60,52 @@ class TfjsStage(Stage):
         # from run to run: sorted keys make the same model give the same bytes. Key order means nothing to
         # TF.js's loader.
         (out / "model.json").write_text(json.dumps(model_json, sort_keys=True))
-        return Artifact(Path("tfjs/model.json"), self.precision, inputs, outputs,
-                        [f"TF.js in Node.js, {NODE_BACKEND} backend"], bundle=Path("tfjs"))
+        notes = [f"TF.js in Node.js, {NODE_BACKEND} backend"]
+        if unfused:
+            notes.append(f"{unfused} fused conv/matmul ops whose 'bias' is a tensor split back into op + add "
+                         "(TF.js's wasm and WebGL kernels take only a 1-D bias)")
+        return Artifact(Path("tfjs/model.json"), self.precision, inputs, outputs, notes, bundle=Path("tfjs"))
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
         return run_in_node(ctx.work / artifact.path, artifact, cases, log=ctx.work / "logs" / "tfjs.node.log")
+
+
+# Grappler's remapper (run by tensorflowjs) fuses Conv2D/MatMul + Add into one op with fused_ops=[BiasAdd]
+# even when the addend is a whole tensor (maxvit's residual branch: conv(avgpool(x)) + conv(...)), not a
+# per-channel vector. TF.js's wasm backend then stops: "FusedConv2D only supports rank-1 bias but got rank
+# 4" (the same remapper pattern as tensorflow/tensorflow#126661).
+FUSED = {"_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative", "_FusedMatMul": "MatMul"}
+ACTIVATIONS = {"Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh"}
+FUSION_ATTRS = {"fused_ops", "num_args", "epsilon", "leakyrelu_alpha", "num_host_args", "filter_format"}
+
+
+def unfuse_tensor_biases(model_json: dict) -> int:
+    """Split every fused op whose bias is not a 1-D constant back into the op, an AddV2 and its activation,
+    in place. Returns how many were split."""
+    import base64
+
+    nodes = model_json["modelTopology"]["node"]
+    shapes = {w["name"]: w["shape"] for group in model_json["weightsManifest"] for w in group["weights"]}
+    added, count = [], 0
+    for node in nodes:
+        if node["op"] not in FUSED:
+            continue
+        fused = [base64.b64decode(v).decode() for v in node["attr"].get("fused_ops", {}).get("list", {}).get("s", [])]
+        if not fused or fused[0] != "BiasAdd" or any(op not in ACTIVATIONS for op in fused[1:]) or len(fused) > 2:
+            continue
+        bias = node["input"][2]
+        if len(shapes.get(bias.split(":")[0], [0, 0])) == 1:
+            continue  # a per-channel constant: what every backend's fused kernel takes
+        name, attrs = node["name"], {k: v for k, v in node["attr"].items() if k not in FUSION_ATTRS}
+        node.update(name=f"{name}/unfused_op", op=FUSED[node["op"]], input=node["input"][:2], attr=attrs)
+        dtype = {"T": attrs["T"]} if "T" in attrs else {}
+        add_name = f"{name}/unfused_add" if len(fused) > 1 else name
+        added.append({"name": add_name, "op": "AddV2", "input": [node["name"], bias], "attr": dict(dtype)})
+        if len(fused) > 1:
+            added.append({"name": name, "op": fused[1], "input": [add_name], "attr": dict(dtype)})
+        count += 1
+    nodes.extend(added)
+    return count
 
 
 def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path) -> list[Arrays]:
