@@ -126,11 +126,17 @@ def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: 
                 feeds.append({"name": b.artifact_name, "shape": list(array.shape), "dtype": dtype, "file": str(file)})
             request["cases"].append({"inputs": feeds, "out_prefix": str(Path(tmp) / f"out_{i}")})
         (Path(tmp) / "request.json").write_text(json.dumps(request))
+        start = log.stat().st_size if log.is_file() else 0
         with open(log, "a") as log_file:
             done = subprocess.run([node, str(RUNNER), str(Path(tmp) / "request.json")], stdout=subprocess.PIPE,
                                   stderr=log_file, text=True, cwd=str(RUNNER.parent))
         if done.returncode != 0:
-            raise ConversionError(f"TF.js in Node.js failed (exit {done.returncode})", stage="tfjs",
+            with open(log, "rb") as log_file:  # the JS error's first line, e.g. a kernel the backend lacks
+                log_file.seek(start)
+                said = next((line.strip() for line in log_file.read().decode(errors="replace").splitlines()
+                             if line.strip()), "")
+            raise ConversionError(f"TF.js in Node.js failed (exit {done.returncode})" + (f": {said}" if said else ""),
+                                  stage="tfjs",
                                   hint=f"see {log.name}; run `npm ci` at the project root if @tensorflow/tfjs is missing")
         reply = json.loads(done.stdout.strip().splitlines()[-1])
         results = []
