@@ -89,7 +89,8 @@ def main() -> None:
     lines = [
         SECTION, "",
         f"Command: `.venv/bin/python scripts/bench_convert.py` ({time.strftime('%Y-%m-%d')}, "
-        f"{platform.machine()}, {os.cpu_count()} cores; one run each, whole process including imports).", "",
+        f"{platform.machine()}, {os.cpu_count()} cores, 1-minute load average {os.getloadavg()[0]:.1f} at the end; "
+        "one run each, whole process including imports).", "",
         "| | wall time | peak memory |", "|---|---|---|",
         f"| bare library calls, defaults | {bare_wall:.1f} s | {bare_rss:.0f} MB |",
         f"| our pipeline, every target and parity check | {ours_wall:.1f} s | {ours_rss:.0f} MB |",
