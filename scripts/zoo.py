@@ -87,11 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = {r["model"]: r for r in previous.get("models", [])} if args.only else {}
     command = "python scripts/zoo.py" + (f" --only {args.only}" if args.only else "")
     runs = previous.get("runs", []) if args.only else []
-    runs.append({"date": _now(), "command": command, "models": [e.name for e in entries]})
+    runs.append({"date": _now(), "command": command, "models": []})  # the models it finished
     for i, entry in enumerate(entries, 1):
         print(f"[{i}/{len(entries)}] {entry.name} ...", flush=True)
         row = run_one(entry, args)
         rows[entry.name] = row
+        runs[-1]["models"].append(entry.name)
+        # A row belongs to the latest run that converted it; older runs keep only the rows still theirs.
+        for run in runs[:-1]:
+            run["models"] = [m for m in run["models"] if m != entry.name]
         print(f"[{i}/{len(entries)}] {entry.name}: {row['status']} in {row['seconds']:.0f} s"
               + (f" ({row['cause']})" if row["cause"] else ""), flush=True)
         doc = {"format": 1, "updated": _now(), "runs": runs, "machine": _machine(),
@@ -272,7 +276,7 @@ def render_markdown(doc: dict) -> str:
         "",
         f"- Updated: {doc['updated']}; machine: {doc['machine']}",
         "- Runs that produced these rows (a later `--only` run replaces those models' rows):",
-        *[f"  - {r['date']}: `{r['command']}` ({len(r['models'])} models)" for r in doc["runs"]],
+        *[f"  - {r['date']}: `{r['command']}`: {', '.join(r['models'])}" for r in doc["runs"] if r["models"]],
         f"- Versions: {', '.join(f'{k} {v}' for k, v in doc.get('versions', {}).items())}",
         "- Random weights (`torch.manual_seed(0)` before each builder), one seeded random input case "
         "(`--cases 1 --seed 0`): images are standard-normal, the scale of ImageNet-normalised pixels; token "
