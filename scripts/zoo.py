@@ -33,13 +33,12 @@ STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp
 # What would fix each failure that the pipeline does not fix itself, as an issue-style note, keyed by
 # (model, stage); "*" matches any model. Filled in from the analysis of the latest run.
 OPEN_ISSUES: dict[tuple[str, str], str] = {
-    ("maxvit_t", "tfjs"): "the Node.js run stops at `Error: Kernel 'Einsum' not registered for backend 'wasm'` "
-    "(maxvit's attention is `torch.einsum('bghid,bghjd->bghij')` and `('bghij,bghjd->bghid')`; onnx2tf keeps "
-    "them as tf.einsum; TF.js's cpu backend has Einsum, wasm and WebGL do not). Fix: in "
-    "converter/stages/saved_model.py:onnx_for_onnx2tf, rewrite two-operand batched-matmul Einsums into MatMul "
-    "(with a Transpose of the second operand for `...id,...jd->...ij`) before onnx2tf. The error this run "
-    "recorded first (`FusedConv2D only supports rank-1 bias but got rank 4`, a Grappler fusion of conv + "
-    "residual conv) is fixed since: converter/stages/tfjs.py:unfuse_tensor_biases.",
+    ("maxvit_t", "tfjs"): "fixed since this row was recorded, to be confirmed by the next run: the Node.js run "
+    "stopped at `FusedConv2D only supports rank-1 bias but got rank 4` (Grappler fused a conv with the residual "
+    "conv it is added to; now split back, converter/stages/tfjs.py:unfuse_tensor_biases), then at "
+    "`Kernel 'Einsum' not registered for backend 'wasm'` (maxvit's attention is torch.einsum; TF.js's wasm and "
+    "WebGL backends have no Einsum; now rewritten into MatMul before onnx2tf, "
+    "converter/stages/saved_model.py:_einsum_as_matmul).",
 }
 
 

@@ -134,3 +134,23 @@ def test_tfjs_fused_ops_with_a_tensor_bias_are_split_back():
                                         "input": ["res/unfused_op", "other"], "attr": {"T": {"type": "DT_FLOAT"}}}
     assert nodes["res"]["op"] == "Relu" and nodes["res"]["input"] == ["res/unfused_add"]
     assert nodes["ok"]["op"] == "_FusedConv2D"  # a 1-D constant bias stays fused
+
+
+def test_batched_matmul_einsums_become_matmul(tmp_path):
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    q, k = rng.standard_normal((2, 3, 4, 5)).astype(np.float32), rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    v = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    nodes = [helper.make_node("Einsum", ["q", "k"], ["s"], equation="B H I D, B H J D -> B H I J", name="qk"),
+             helper.make_node("Einsum", ["s", "v"], ["o"], equation="bhij,bhjd->bhid", name="sv"),
+             helper.make_node("Einsum", ["o"], ["t"], equation="bhid->bhdi", name="one_operand")]
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph(nodes, "g", [tensor("q", q.shape), tensor("k", k.shape), tensor("v", v.shape)],
+                              [tensor("t", [2, 3, 5, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "e.onnx")
+    out = onnx_for_onnx2tf(tmp_path / "e.onnx", tmp_path / "out.onnx")
+    assert [n.op_type for n in onnx.load(out).graph.node] == ["Transpose", "MatMul", "MatMul", "Einsum"]
+    feeds = {"q": q, "k": k, "v": v}
+    run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]  # noqa: E731
+    np.testing.assert_allclose(run(out), run(tmp_path / "e.onnx"), rtol=1e-5, atol=1e-6)

@@ -62,6 +62,7 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
     onnx2tf then rewrites a Transpose's perm by matching shapes, so the transpose of a square weight
     (cross-attention's 64x64 query projection) silently becomes the identity (onnx2tf issues #317, #327:
     tensors whose dimensions are all equal). As constants, those values are computed here, exactly.
+    Batched-matmul Einsums become MatMul on the way (see _einsum_as_matmul).
     """
     import onnx
     from onnx import helper, numpy_helper
@@ -100,14 +101,45 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
         for name, result in zip(node.output, results):
             arrays[name] = np.asarray(result)
             constants[name] = numpy_helper.from_array(arrays[name], name)
-    if len(kept) < len(graph.node):
-        used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
-        del graph.node[:]
-        graph.node.extend(kept)
-        del graph.initializer[:]
-        graph.initializer.extend(t for name, t in constants.items() if name in used)
+    kept = [rewritten for node in kept for rewritten in _einsum_as_matmul(node)]
+    used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
+    del graph.node[:]
+    graph.node.extend(kept)
+    del graph.initializer[:]
+    graph.initializer.extend(t for name, t in constants.items() if name in used)
     onnx.save(model, str(target))
     return target
+
+
+def _einsum_as_matmul(node) -> list:
+    """A two-operand Einsum that is a batched matrix product (`...ik,...kj->...ij`, or `...ik,...jk->...ij`
+    with the second operand transposed) as MatMul (+ Transpose); any other node unchanged.
+
+    onnx2tf keeps Einsum as tf.einsum, which TF.js's wasm and WebGL backends have no kernel for (maxvit's
+    attention is written with torch.einsum); MatMul runs everywhere.
+    """
+    from onnx import helper
+
+    if node.op_type != "Einsum" or len(node.input) != 2:
+        return [node]
+    equation = next((a.s.decode() for a in node.attribute if a.name == "equation"), "").replace(" ", "")
+    operands, _, result = equation.partition("->")
+    terms = operands.split(",")
+    if len(terms) != 2 or "." in equation or any(len(set(t)) != len(t) for t in (*terms, result)):
+        return [node]
+    a, b = terms
+    if len(a) < 2 or len(a) != len(b) or len(result) != len(a) or a[:-2] != b[:-2] or result[:-2] != a[:-2]:
+        return [node]
+    i, k = a[-2:]
+    if result[-2:] == i + b[-1] and b[-2] == k and k not in result:
+        return [helper.make_node("MatMul", list(node.input), list(node.output), name=node.name)]
+    if result[-2:] == i + b[-2] and b[-1] == k and k not in result:
+        rank = len(b)
+        swapped = f"{node.output[0]}_einsum_rhs_t"
+        return [helper.make_node("Transpose", [node.input[1]], [swapped], name=f"{node.name}_rhs_t",
+                                 perm=[*range(rank - 2), rank - 1, rank - 2]),
+                helper.make_node("MatMul", [node.input[0], swapped], list(node.output), name=node.name)]
+    return [node]
 
 
 def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool = True):
