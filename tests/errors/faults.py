@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-MODELS = "tests/errors/bad_models.py"
+MODELS = "tests/models/faulty.py"
 
 
 @dataclass

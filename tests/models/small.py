@@ -63,7 +63,7 @@ class ResidualCnn(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def _seeded(cls):
+def seeded(cls):
     def build():
         torch.manual_seed(0)
         return cls()
@@ -71,10 +71,10 @@ def _seeded(cls):
     return build
 
 
-mlp_layernorm_gelu = _seeded(MlpLayerNormGelu)
-attention_block = _seeded(AttentionBlock)
-two_inputs = _seeded(TwoInputs)
-residual_cnn = _seeded(ResidualCnn)
+mlp_layernorm_gelu = seeded(MlpLayerNormGelu)
+attention_block = seeded(AttentionBlock)
+two_inputs = seeded(TwoInputs)
+residual_cnn = seeded(ResidualCnn)
 
 
 def mobilenet_v2():

@@ -6,6 +6,7 @@ import os
 import time
 
 import torch
+from small import seeded  # the MODEL file's own folder is on sys.path while it loads
 from torch import nn
 
 
@@ -66,19 +67,11 @@ class NoOnnx(nn.Module):
         return torch.lgamma(x) + torch.digamma(x)
 
 
-def _seeded(factory):
-    def build():
-        torch.manual_seed(0)
-        return factory()
-
-    return build
-
-
-conv3 = _seeded(Conv3)
-mlp = _seeded(Mlp)
-mlp_out5 = _seeded(lambda: Mlp(out=5))
-sleepy3 = _seeded(lambda: Sleepy(3))
-sleepy5 = _seeded(lambda: Sleepy(5))
+conv3 = seeded(Conv3)
+mlp = seeded(Mlp)
+mlp_out5 = seeded(lambda: Mlp(out=5))
+sleepy3 = seeded(lambda: Sleepy(3))
+sleepy5 = seeded(lambda: Sleepy(5))
 raises = Raises
 log = Log
 inf = Inf
