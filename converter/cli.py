@@ -151,8 +151,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     )
     result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)
     if result.exit_code == 0 and not args.quiet and "tfjs" in args.targets:
-        print(f"open it in a browser: python -m converter serve {result.path} --port 8000")
+        print(f"open it in a browser: {_python()} -m converter serve {result.path} --port 8000")
     return result.exit_code
+
+
+def _python() -> str:
+    """How the user can name this interpreter again: relative when it lives below the working directory."""
+    path = Path(sys.executable)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else "python"
 
 
 def run() -> None:

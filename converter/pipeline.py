@@ -195,6 +195,11 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
         progress.say(f"report and logs: {final}", level=0)
     else:
         progress.say(f"all {len(results)} stages passed in {doc['seconds_total']:.1f} s; artifacts in {final}")
+        if accuracy_ref is not None:
+            same = all(r.accuracy == accuracy_ref for r in results.values())
+            progress.say(f"top-1 accuracy on the eval data: {accuracy_ref:.2%} in PyTorch"
+                         + (", the same in every artifact" if same else
+                            "; " + ", ".join(f"{r.name} {r.accuracy:.2%}" for r in results.values())))
         progress.say(f"report: {final / 'report.html'}")
     return Result(final, doc, exit_code, error)
 
