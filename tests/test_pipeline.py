@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from runcli import DIGITS, run_cli
+from converter.pipeline import plan
+from converter.spec import TARGETS
 from converter.stages.torchscript import ANDROID_LITE_BYTECODE
 
 ALL_STAGES = ["torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs"]
@@ -25,6 +27,11 @@ def _assert_all_passed(report):
         assert REPORT_STAGE_KEYS <= stage.keys()
         assert stage["max_rel_err"] <= stage["tolerance"]
         assert stage["bytes"] > 0
+
+
+def test_every_registered_stage_is_exercised_end_to_end():
+    """A stage added to the pipeline must be added to ALL_STAGES, which every end-to-end test checks."""
+    assert [stage.name for stage in plan(TARGETS, "fp32")] == ALL_STAGES
 
 
 def test_digits_every_stage_passes_with_accuracy(digits_dir, digits_report):
