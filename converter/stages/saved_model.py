@@ -173,6 +173,10 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool 
                 # Strict mode re-runs the model up to many ops to choose their transposes: most of the time
                 # on a transformer, and what keeps ambiguous shapes right. Only a checked rebuild skips it.
                 disable_strict_mode=not strict,
+                # A grouped convolution that onnx2tf does not recognise as depthwise becomes a grouped Conv2D,
+                # which TF.js cannot run ("depth of input (48) must match input depth for filter 1":
+                # shufflenet, resnext, regnet): split, convolve and concatenate instead.
+                disable_group_convolution=True,
                 verbosity="error",
             )
     except (Exception, SystemExit) as exc:
@@ -193,7 +197,10 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool 
 
     concrete = serving_default.get_concrete_function()
     holder = tf.Module()
-    holder.variables_ = list(keras_model.variables)  # tracked, so the weights are saved with the function
+    # Tracked, so the weights are saved with the function. onnx2tf creates some variables outside its
+    # layers (shufflenet's depthwise kernels): the ones the function reads come from its graph.
+    known = {id(v) for v in keras_model.variables}
+    holder.variables_ = list(keras_model.variables) + [v for v in concrete.graph.variables if id(v) not in known]
     holder.serving_default = serving_default
     outputs_sig = concrete.structured_outputs
     outputs = [_bind(spec, outputs_sig[spec.name].shape.as_list(), spec.name) for spec in ctx.outputs]
