@@ -33,6 +33,13 @@ STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp
 # What would fix each failure that the pipeline does not fix itself, as an issue-style note, keyed by
 # (model, stage); "*" matches any model. Filled in from the analysis of the latest run.
 OPEN_ISSUES: dict[tuple[str, str], str] = {
+    ("shufflenet_v2_x0_5", "saved_model"): "fixed since this row was recorded (a manual run passed every stage): "
+    "onnx2tf created the depthwise kernels as variables outside its layers, so tf.saved_model.save refused the "
+    "function (now saved from the function's graph), and then TF.js could not run the grouped Conv2D that "
+    "onnx2tf emitted (now split/conv/concat, onnx2tf's disable_group_convolution).",
+    ("regnet_x_400mf", "tfjs"): "fixed since this row was recorded: onnx2tf emitted a grouped Conv2D, which TF.js "
+    "cannot run (`depth of input (32) must match input depth for filter 16`); grouped convolutions are now "
+    "split/conv/concat (onnx2tf's disable_group_convolution).",
     ("maxvit_t", "tfjs"): "fixed since this row was recorded, to be confirmed by the next run: the Node.js run "
     "stopped at `FusedConv2D only supports rank-1 bias but got rank 4` (Grappler fused a conv with the residual "
     "conv it is added to; now split back, converter/stages/tfjs.py:unfuse_tensor_biases), then at "
