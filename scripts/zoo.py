@@ -287,7 +287,11 @@ def render_markdown(doc: dict) -> str:
         "- Random weights (`torch.manual_seed(0)` before each builder), one seeded random input case "
         "(`--cases 1 --seed 0`): images are standard-normal, the scale of ImageNet-normalised pixels; token "
         "ids are uniform in [0, vocab). Each model runs in its own process with a time and memory limit.",
-        "- Builders: `scripts/zoo_models.py`; each row's own command is in `docs/zoo.json` (`command`).",
+        "- Builders: `scripts/zoo_models.py`; each row's own command is in `docs/zoo.json` (`command`). CI runs a "
+        "fast subset (text_decoder, seq2seq_transformer, squeezenet1_1; about 3 minutes): "
+        "`.venv/bin/python -m pytest tests/test_zoo.py`.",
+        "- A saved_model parity failure names the first diverging ONNX op (converter/diverge.py): both sides run "
+        "with every intermediate tensor exposed and the first op past the tolerance, in graph order, is named.",
         "- A cell: status · max error relative to max |PyTorch output| · seconds for that stage (conversion "
         "and run) · artifact size. Tolerances: fp32 1e-4, fp16 1e-2 (relative).",
         "",
