@@ -82,7 +82,7 @@ FIXED: list[tuple[str, str, str]] = [
     ("every model with exact GELU (swin, maxvit, convnext, vit, transformers)",
      "tflite_fp32 took as long as saved_model again (swin_t: 400 s): the Erf rebuild re-ran onnx2tf's strict mode",
      "converter/stages/tflite.py rebuilds without strict mode and keeps it only if it matches the SavedModel's "
-     "model on the first case (maxvit_t did not: strict rebuild)"),
+     "model on the first case (otherwise it rebuilds in strict mode; the stage's notes say which)"),
 ]
 
 
