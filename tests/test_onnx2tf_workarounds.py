@@ -154,3 +154,21 @@ def test_batched_matmul_einsums_become_matmul(tmp_path):
     feeds = {"q": q, "k": k, "v": v}
     run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]  # noqa: E731
     np.testing.assert_allclose(run(out), run(tmp_path / "e.onnx"), rtol=1e-5, atol=1e-6)
+
+
+def test_tflite_rebuild_falls_back_to_strict_mode_when_the_fast_one_fails(tmp_path, monkeypatch):
+    from converter.errors import ConversionError
+    from converter.stages import tflite
+
+    real, calls = tflite.build_tf_model, []
+
+    def build(ctx, ops=(), strict=True):
+        calls.append(strict)
+        if not strict:  # as onnx2tf failed on convnext_tiny without its strict mode
+            raise ConversionError("onnx2tf failed: layer tf.math.multiply", stage="saved_model")
+        return real(ctx, ops, strict=strict)
+
+    monkeypatch.setattr(tflite, "build_tf_model", build)
+    stages = _convert_gelu_mlp(tmp_path)
+    assert calls == [False, True]
+    assert any("the fast rebuild failed" in n for n in stages["tflite_fp32"]["notes"])
