@@ -49,7 +49,7 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     "tensorflowjs's Grappler copy of the graph, plus Node.js with the 275 MB weights. Fix: drop ctx.shared's TF "
     "models once the TFLite stages are done and run tensorflowjs's conversion in a child process; or rerun with "
     "`--max-rss-gb 14` where there is room.",
-    ("vgg11", "killed"): "open: stopped by the runner's 10 GB memory limit, like wide_resnet50_2 (vgg11's "
+    ("vgg11", "killed"): "open: stopped by the runner's 10 GB memory limit in the tflite_fp16 stage, after onnx, saved_model and tflite_fp32 had passed (vgg11's "
     "classifier alone holds 120 M of its 133 M weights, 530 MB in fp32, and each stage keeps its own copy in one "
     "process). Same fix as wide_resnet50_2: release earlier stages' TF objects and convert in child processes.",
     ("maxvit_t", "tfjs"): "fixed since this row was recorded, to be confirmed by the next run: the Node.js run "
