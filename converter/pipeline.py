@@ -6,10 +6,10 @@ from __future__ import annotations
 import errno
 import sys
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
-from . import golden
+from . import golden, resources
 from .capture import captured
 from .errors import ConversionError, ConverterError, Interrupted, ParityError, UsageError, first_line
 from .layout import from_artifact, to_artifact
@@ -18,7 +18,6 @@ from .outdir import OutputFolder
 from .parity import accuracy, compare
 from .report import FORMAT, StageResult, folder_bytes, tool_versions, write_report
 from .report_html import write_html
-from . import resources
 from .samples import input_specs, make_cases, reference_outputs
 from .spec import TARGETS, Options
 from .stages.base import Context, Stage

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConversionError, ParityError, UsageError, first_line
+from .errors import ParityError, UsageError, first_line
 from .spec import FLOAT_DTYPES, INT_DTYPES, Options, TensorSpec
 
 STAGE = "inputs"
