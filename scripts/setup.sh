@@ -34,6 +34,9 @@ say "installing Python packages (first run: several minutes)"
 # then exactly what its converter imports.
 "${PIP[@]}" --no-deps tensorflowjs tensorflow-decision-forests
 "${PIP[@]}" tensorflow-hub importlib_resources wurlitzer ydf pandas jax jaxlib
+# The zoo's and the tests' model libraries (not the converter's): random weights, built offline.
+# transformers 5 imports huggingface_hub, which imports httpx2 and truststore.
+"${PIP[@]}" timm transformers huggingface_hub httpx2 truststore
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 stamp constraints.txt pyproject.toml scripts/setup.sh > .venv/.setup-stamp
 fi
