@@ -22,7 +22,7 @@ PACKAGES = ("torch", "torchvision", "onnx", "onnxruntime", "onnxscript", "onnx2t
 class StageResult:
     name: str
     after: str
-    status: str = "skipped"  # passed | failed | skipped
+    status: str = "skipped"  # passed | degenerate (within tolerance, but the check could not fail) | failed | skipped
     precision: str = "fp32"
     tolerance: float | None = None
     artifact: str | None = None
@@ -31,7 +31,7 @@ class StageResult:
     comparisons: list[Comparison] = field(default_factory=list)
     accuracy: float | None = None
     error: ConverterError | None = None
-    reason: str = ""  # why it was skipped
+    reason: str = ""  # why it was skipped, or why it is degenerate
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
@@ -41,7 +41,8 @@ class StageResult:
         return next((c for c in self.comparisons if c.against == against), None)
 
     def to_json(self) -> dict:
-        ref = self.vs("pytorch")
+        # The worst of the runtimes the artifact ran on (TF.js: wasm and cpu).
+        ref = max((c for c in self.comparisons if c.against == "pytorch"), key=lambda c: c.max_rel_err, default=None)
         error = None
         if self.error is not None:
             error = {"type": type(self.error).__name__, "message": self.error.message, "hint": self.error.hint,

@@ -113,29 +113,6 @@ def test_tflite_rebuild_falls_back_to_strict_mode_when_the_fast_one_differs(tmp_
     assert any("rebuilt in onnx2tf's strict mode" in n for n in stages["tflite_fp32"]["notes"])
 
 
-def test_tfjs_fused_ops_with_a_tensor_bias_are_split_back():
-    import base64
-
-    from converter.stages.tfjs import unfuse_tensor_biases
-
-    ops = lambda *names: {"list": {"s": [base64.b64encode(n.encode()).decode() for n in names]}}  # noqa: E731
-    model = {"modelTopology": {"node": [
-        {"name": "res", "op": "_FusedConv2D", "input": ["x", "w", "other"],
-         "attr": {"fused_ops": ops("BiasAdd", "Relu"), "num_args": {"i": "1"}, "T": {"type": "DT_FLOAT"},
-                  "strides": {"list": {"i": ["1", "1", "1", "1"]}}}},
-        {"name": "ok", "op": "_FusedConv2D", "input": ["x", "w", "b"],
-         "attr": {"fused_ops": ops("BiasAdd"), "num_args": {"i": "1"}}},
-    ]}, "weightsManifest": [{"weights": [{"name": "w", "shape": [1, 1, 4, 4]}, {"name": "b", "shape": [4]}]}]}
-    assert unfuse_tensor_biases(model) == 1
-    nodes = {n["name"]: n for n in model["modelTopology"]["node"]}
-    assert nodes["res/unfused_op"]["op"] == "Conv2D" and nodes["res/unfused_op"]["input"] == ["x", "w"]
-    assert "fused_ops" not in nodes["res/unfused_op"]["attr"] and "strides" in nodes["res/unfused_op"]["attr"]
-    assert nodes["res/unfused_add"] == {"name": "res/unfused_add", "op": "AddV2",
-                                        "input": ["res/unfused_op", "other"], "attr": {"T": {"type": "DT_FLOAT"}}}
-    assert nodes["res"]["op"] == "Relu" and nodes["res"]["input"] == ["res/unfused_add"]
-    assert nodes["ok"]["op"] == "_FusedConv2D"  # a 1-D constant bias stays fused
-
-
 def test_batched_matmul_einsums_become_matmul(tmp_path):
     import onnxruntime as ort
 

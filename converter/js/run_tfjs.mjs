@@ -1,7 +1,8 @@
 // Runs a TF.js graph model in Node.js for the converter's parity check.
 // Usage: node run_tfjs.mjs request.json
-// The request names the model.json, the backend, and per case the input tensors as raw little-endian
-// files; outputs are written next to them and described in one JSON line on stdout.
+// The request names the model.json, the backends to run on in order, and per case the input tensors as raw
+// little-endian files; outputs are written next to them and described in one JSON line on stdout, with
+// the kernels the first backend's run dispatched.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -50,12 +51,22 @@ async function setBackend(name) {
   await tf.ready();
 }
 
-async function main() {
-  const request = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-  await setBackend(request.backend);
+// Records the name of every kernel the graph dispatches, for the converter's audit of the backends that
+// cannot run here (webgl, webgpu): ops reach their backend through the engine's runKernel.
+function recordKernels(kernels) {
+  const engine = tf.engine();
+  const runKernel = engine.runKernel.bind(engine);
+  engine.runKernel = (name, inputs, attrs) => {
+    kernels.add(name);
+    return runKernel(name, inputs, attrs);
+  };
+  return () => { engine.runKernel = runKernel; };
+}
+
+async function runCases(request) {
   const model = await tf.loadGraphModel(fileHandler(request.model));
-  const reply = { backend: tf.getBackend(), tfjs: tf.version.tfjs, cases: [] };
-  for (const c of request.cases) {
+  const cases = [];
+  for (const [index, c] of request.cases.entries()) {
     const feeds = {};
     for (const input of c.inputs) {
       const bytes = fs.readFileSync(input.file);
@@ -66,14 +77,36 @@ async function main() {
     if (!Array.isArray(outs)) outs = [outs];
     const described = [];
     for (let i = 0; i < outs.length; i++) {
-      const file = `${c.out_prefix}_${i}.bin`;
+      const file = `${c.out_prefix}_${tf.getBackend()}_${index}_${i}.bin`;
       const data = await outs[i].data();
       fs.writeFileSync(file, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       described.push({ file, shape: outs[i].shape, dtype: outs[i].dtype });
     }
     tf.dispose([...Object.values(feeds), ...outs]);
-    reply.cases.push({ outputs: described });
+    cases.push({ outputs: described });
   }
+  model.dispose();
+  return cases;
+}
+
+async function main() {
+  const request = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  const reply = { tfjs: tf.version.tfjs, kernels: [], backends: {} };
+  const kernels = new Set();
+  // A backend's failure (a kernel it lacks) is reported, and the other backends still run.
+  for (const [i, backend] of request.backends.entries()) {
+    const stop = i === 0 ? recordKernels(kernels) : () => {};
+    try {
+      await setBackend(backend);
+      reply.backends[backend] = { cases: await runCases(request) };
+    } catch (err) {
+      console.error(err && err.stack ? err.stack : String(err));
+      reply.backends[backend] = { error: String(err && err.message ? err.message : err).split('\n')[0] };
+    } finally {
+      stop();
+    }
+  }
+  reply.kernels = [...kernels].sort();
   process.stdout.write(JSON.stringify(reply) + '\n');
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,20 @@ from .onnx2tf_fixes import channels_last_add
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
+ONEDNN_MAYBE_ON = False  # TensorFlow was imported before import_tensorflow, without oneDNN turned off
+
+
 def import_tensorflow():
     """Import TensorFlow with its C++ start-up logs turned down (the rest goes to the stage's log file)."""
+    global ONEDNN_MAYBE_ON
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN's graph rewrites depend on the CPU that converts (AVX-512 machines get _MklLayerNorm and
+    # fused activations that no TF.js backend has): the artifacts must be the same bytes on every machine.
+    # TensorFlow reads this once per process; if it was imported before with oneDNN possibly on, the
+    # graph-writing step that depends on it runs in a child process (tfjs.write_graph_model).
+    if "tensorflow" in sys.modules and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+        ONEDNN_MAYBE_ON = True
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     # tensorflowjs imports tensorflow_decision_forests, whose welcome banner imports IPython when stdout is
     # not a terminal (as inside our log capture).
     os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
@@ -62,7 +74,8 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
     onnx2tf then rewrites a Transpose's perm by matching shapes, so the transpose of a square weight
     (cross-attention's 64x64 query projection) silently becomes the identity (onnx2tf issues #317, #327:
     tensors whose dimensions are all equal). As constants, those values are computed here, exactly.
-    Batched-matmul Einsums become MatMul on the way (see _einsum_as_matmul).
+    On the way, ops onnx2tf converts wrongly are rewritten into ones it converts well (_norm_as_sums,
+    _einsum_as_matmul).
     """
     import onnx
     from onnx import helper, numpy_helper
@@ -101,7 +114,7 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
         for name, result in zip(node.output, results):
             arrays[name] = np.asarray(result)
             constants[name] = numpy_helper.from_array(arrays[name], name)
-    kept = [rewritten for node in kept for rewritten in _einsum_as_matmul(node)]
+    kept = [rewritten for node in kept for rewritten in _norm_as_sums(node) for rewritten in _einsum_as_matmul(rewritten)]
     used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
     del graph.node[:]
     graph.node.extend(kept)
@@ -109,6 +122,27 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
     graph.initializer.extend(t for name, t in constants.items() if name in used)
     onnx.save(model, str(target))
     return target
+
+
+def _norm_as_sums(node) -> list:
+    """ReduceL2 as Sqrt(ReduceSumSquare), ReduceL1 as ReduceSum(Abs), same axes and keepdims; any other node
+    unchanged.
+
+    onnx2tf converts both with tf.norm, which accepts its axis only as a Python int, and opset 18 gives the
+    axes as a tensor: `F.normalize(x, dim=-1)` and every `torch.linalg.vector_norm` over one axis of a
+    rank-3 or larger tensor stopped at `'axis' must be None, an integer, or a tuple of 2 unique integers`.
+    """
+    from onnx import helper
+
+    if node.op_type not in ("ReduceL2", "ReduceL1") or node.domain not in ("", "ai.onnx"):
+        return [node]
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    inner = f"{node.output[0]}_{node.op_type.lower()}_inner"
+    if node.op_type == "ReduceL2":
+        return [helper.make_node("ReduceSumSquare", list(node.input), [inner], name=f"{node.name}_sumsq", **attributes),
+                helper.make_node("Sqrt", [inner], list(node.output), name=node.name)]
+    return [helper.make_node("Abs", [node.input[0]], [inner], name=f"{node.name}_abs"),
+            helper.make_node("ReduceSum", [inner, *node.input[1:]], list(node.output), name=node.name, **attributes)]
 
 
 def _einsum_as_matmul(node) -> list:

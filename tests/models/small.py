@@ -63,6 +63,53 @@ class ResidualCnn(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+class ConvBnHardswish(nn.Module):
+    """Conv -> BatchNorm -> Hardswish: oneDNN builds fuse the hard-swish into the conv, which TF.js lacks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.norm, self.act = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Hardswish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class TwoInputTanh(nn.Module):
+    """Linear -> tanh on two inputs: oneDNN builds fuse the tanh into the matmul."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(16, 8), nn.Linear(16, 8)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.a(x)) + torch.tanh(self.b(y))
+
+
+class L2Normalized(nn.Module):
+    """An L2-normalised embedding (ONNX ReduceL2 over the last axis of a rank-3 tensor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(self.proj(x), dim=-1)
+
+
+class BiasOnly(nn.Module):
+    """A linear layer with weights so small that its output is its bias whatever the input: the zoo's degenerate
+    initialisations in miniature. Any artifact that returns the bias matches PyTorch on any input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+        with torch.no_grad():
+            self.fc.weight.mul_(1e-9)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
 def seeded(cls):
     def build():
         torch.manual_seed(0)
@@ -75,6 +122,10 @@ mlp_layernorm_gelu = seeded(MlpLayerNormGelu)
 attention_block = seeded(AttentionBlock)
 two_inputs = seeded(TwoInputs)
 residual_cnn = seeded(ResidualCnn)
+bias_only = seeded(BiasOnly)
+conv_bn_hardswish = seeded(ConvBnHardswish)
+two_input_tanh = seeded(TwoInputTanh)
+l2_normalized = seeded(L2Normalized)
 
 
 def mobilenet_v2():

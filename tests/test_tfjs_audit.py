@@ -1,0 +1,217 @@
+"""The TF.js backend audit (converter/stages/tfjs_audit.py): the support table is what the pinned packages
+do, fused activations no backend has are rewritten and then run right in TF.js, what cannot be rewritten is
+one error, and the graphs do not depend on the converting machine's oneDNN."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from runcli import REPO, run_cli
+
+from converter.errors import ConversionError
+from converter.layout import Binding
+from converter.stages.base import Artifact
+from converter.stages.tfjs import NODE_BACKENDS, run_in_node
+from converter.stages.tfjs_audit import SUPPORT_FILE, make_runnable, missing_kernels, raise_for_missing
+
+
+def _ops(*names: str) -> dict:
+    return {"list": {"s": [base64.b64encode(n.encode()).decode() for n in names]}}
+
+
+def test_support_table_is_what_the_installed_packages_do():
+    """Fails when a new @tensorflow version changes a backend's kernels or fused activations: re-derive the
+    table (`node converter/js/tfjs_support.mjs > converter/js/tfjs_support.json`) and review the diff."""
+    done = subprocess.run(["node", str(REPO / "converter" / "js" / "tfjs_support.mjs")], capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    derived, committed = json.loads(done.stdout), json.loads(SUPPORT_FILE.read_text())
+    assert derived == committed
+    for backend in ("cpu", "wasm", "webgl", "webgpu"):
+        tables = derived["backends"][backend]
+        assert len(tables["kernels"]) > 100
+        # What the runtime errors of issue 9 showed: wasm has no fused tanh or hard-swish.
+        assert "relu" in tables["fused"]["FusedConv2D"] and "tanh" not in tables["fused"]["FusedConv2D"]
+    assert "Einsum" not in derived["backends"]["wasm"]["kernels"] and "Einsum" in derived["backends"]["cpu"]["kernels"]
+
+
+class ConvDepthwiseLinear(nn.Module):
+    """One of each fused TF.js kernel (conv, depthwise conv, matmul), each followed by `act`."""
+
+    def __init__(self, act) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.depthwise = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3, groups=4)
+        self.linear, self.act = nn.Linear(4 * 4 * 4, 6), act
+
+    def forward(self, x):
+        x = self.act(self.depthwise(self.act(self.conv(x))))
+        return self.act(self.linear(x.flatten(1)))
+
+
+# TF's fused_ops name -> what PyTorch computes for it.
+ACTIVATIONS = {
+    "Tanh": torch.tanh, "Sigmoid": torch.sigmoid, "Elu": nn.functional.elu, "Selu": nn.functional.selu,
+    "Softplus": nn.functional.softplus, "LeakyRelu": lambda x: nn.functional.leaky_relu(x, 0.2),
+    "_FusedHardSwish": nn.functional.hardswish, "_MklSwish": nn.functional.silu, "Mish": nn.functional.mish,
+    "GeluExact": nn.functional.gelu, "GeluApproximate": lambda x: nn.functional.gelu(x, approximate="tanh"),
+}
+
+
+@pytest.fixture(scope="module")
+def relu_graph(tmp_path_factory):
+    """The TF.js graph of ConvDepthwiseLinear(ReLU), with its three ops fused with Relu by Grappler."""
+    work = tmp_path_factory.mktemp("fused")
+    (work / "model.py").write_text(f"import sys; sys.path.insert(0, {str(REPO / 'tests')!r})\n"
+                                   "from torch import nn\nfrom test_tfjs_audit import ConvDepthwiseLinear\n"
+                                   "def build(): return ConvDepthwiseLinear(nn.ReLU())\n")
+    proc = run_cli("convert", work / "model.py:build", "--input-shape", "1,3,8,8", "--targets", "tfjs",
+                   "--out", work / "out")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = work / "out" / "tfjs"
+    fused = {n["op"]: n for n in json.loads((folder / "model.json").read_text())["modelTopology"]["node"]
+             if "fused_ops" in n["attr"]}
+    assert set(fused) == {"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"}
+    assert all(n["attr"]["fused_ops"] == _ops("BiasAdd", "Relu") for n in fused.values())
+    return folder
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_every_fused_activation_runs_in_tfjs_after_the_audit(tmp_path, relu_graph, activation):
+    """The same graph with Relu swapped for each activation a TF graph can fuse: after make_runnable it runs
+    on TF.js's wasm and cpu backends and matches PyTorch with that activation."""
+    folder = tmp_path / "tfjs"
+    shutil.copytree(relu_graph, folder)
+    model_json = json.loads((folder / "model.json").read_text())
+    for node in model_json["modelTopology"]["node"]:
+        if "fused_ops" in node["attr"]:
+            node["attr"]["fused_ops"] = _ops("BiasAdd", activation)
+    rewrites = make_runnable(model_json, folder)
+    (folder / "model.json").write_text(json.dumps(model_json))
+    # Every backend fuses sigmoid, elu and leaky relu; TF.js's converter drops the depthwise op's leaky alpha.
+    expected_rewrites = {"Sigmoid": 0, "Elu": 0, "LeakyRelu": 1}.get(activation, 3)
+    assert len(rewrites) == expected_rewrites
+
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    expected = ConvDepthwiseLinear(ACTIVATIONS[activation])(torch.from_numpy(x)).detach().numpy()
+    signature = model_json["signature"]
+    artifact = Artifact(folder / "model.json", "fp32",
+                        [Binding("x", next(iter(signature["inputs"].values()))["name"], [1, 8, 8, 3], "NHWC", [0, 2, 3, 1])],
+                        [Binding("output", signature["outputs"]["output"]["name"], [1, 6], "NC", [0, 1])])
+    runs = run_in_node(folder / "model.json", artifact, [{"x": x.transpose(0, 2, 3, 1)}], log=tmp_path / "node.log")
+    assert list(runs) == list(NODE_BACKENDS)
+    errors = {}
+    for backend, outputs in runs.items():
+        error = np.abs(outputs[0]["output"] - expected).max() / np.abs(expected).max()
+        errors[backend] = error
+    assert max(errors.values()) < 1e-5, errors
+
+
+def test_tensor_biases_are_split_back_and_per_channel_ones_stay_fused(tmp_path):
+    model = {"modelTopology": {"node": [
+        {"name": "res", "op": "_FusedConv2D", "input": ["x", "w", "other"],
+         "attr": {"fused_ops": _ops("BiasAdd", "Relu"), "num_args": {"i": "1"}, "T": {"type": "DT_FLOAT"},
+                  "strides": {"list": {"i": ["1", "1", "1", "1"]}}}},
+        {"name": "ok", "op": "_FusedConv2D", "input": ["x", "w", "b"],
+         "attr": {"fused_ops": _ops("BiasAdd", "Relu"), "num_args": {"i": "1"}}},
+    ]}, "weightsManifest": [{"weights": [{"name": "w", "shape": [1, 1, 4, 4]}, {"name": "b", "shape": [4]}]}]}
+    rewrites = make_runnable(model, tmp_path)
+    assert [(r.node, r.what) for r in rewrites] == [("res", "rank-2 bias")]
+    nodes = {n["name"]: n for n in model["modelTopology"]["node"]}
+    assert nodes["res/unfused_op"]["op"] == "Conv2D" and nodes["res/unfused_op"]["input"] == ["x", "w"]
+    assert "fused_ops" not in nodes["res/unfused_op"]["attr"] and "strides" in nodes["res/unfused_op"]["attr"]
+    assert nodes["res/unfused_add"] == {"name": "res/unfused_add", "op": "AddV2",
+                                        "input": ["res/unfused_op", "other"], "attr": {"T": {"type": "DT_FLOAT"}}}
+    assert nodes["res"]["op"] == "Relu" and nodes["res"]["input"] == ["res/unfused_add"]
+    assert nodes["ok"]["op"] == "_FusedConv2D"
+
+
+def test_host_ops_and_unknown_fusions_are_one_error_each(tmp_path):
+    host = {"modelTopology": {"node": [{"name": "ln", "op": "_MklLayerNorm", "input": [], "attr": {}},
+                                       {"name": "ln2", "op": "_MklFusedMish", "input": [], "attr": {}}]},
+            "weightsManifest": []}
+    with pytest.raises(ConversionError) as caught:
+        make_runnable(host, tmp_path)
+    assert "_MklLayerNorm (ln)" in caught.value.message and "_MklFusedMish (ln2)" in caught.value.message
+    assert "TF_ENABLE_ONEDNN_OPTS=0" in caught.value.hint
+
+    unknown = {"modelTopology": {"node": [
+        {"name": f"n{i}", "op": "_FusedMatMul", "input": ["a", "w", "b"], "attr": {"fused_ops": _ops("BiasAdd", act)}}
+        for i, act in enumerate(["Softsign", "Relu", "FancyAct"])]},
+        "weightsManifest": [{"weights": [{"name": "b", "shape": [4]}]}]}
+    with pytest.raises(ConversionError) as caught:
+        make_runnable(unknown, tmp_path)
+    message = caught.value.message
+    assert "n0: activation softsign" in message and "n2: activation fancyact" in message and "n1" not in message
+    assert "wasm, webgl, webgpu, cpu" in message
+
+
+def test_missing_kernels_name_the_nodes_and_the_backends():
+    model = {"modelTopology": {"node": [{"name": "attn/einsum", "op": "Einsum"}, {"name": "a", "op": "AddV2"}]}}
+    missing = missing_kernels(["Add", "Einsum"])
+    assert set(missing) == {"Einsum"} and "wasm" in missing["Einsum"] and "cpu" not in missing["Einsum"]
+    with pytest.raises(ConversionError) as caught:
+        raise_for_missing(missing, model)
+    assert "Einsum (attn/einsum): not in wasm" in caught.value.message
+    assert caught.value.unsupported_ops == ["Einsum"]
+
+
+# The models of issue 9 that failed for a new user: each passes every stage.
+@pytest.mark.slow
+@pytest.mark.parametrize("model, shapes", [
+    ("conv_bn_hardswish", ["1,3,16,16"]),
+    ("two_input_tanh", ["1,16", "1,16"]),
+    ("l2_normalized", ["1,8,16"]),
+])
+def test_models_that_failed_for_a_new_user_pass_every_stage(tmp_path, model, shapes):
+    out = tmp_path / model
+    args = [a for s in shapes for a in ("--input-shape", s)]
+    proc = run_cli("convert", f"tests/models/small.py:{model}", *args, "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    tfjs = next(s for s in report["stages"] if s["name"] == "tfjs")
+    assert [c["runtime"] for c in tfjs["comparisons"] if c["against"] == "pytorch"] == list(NODE_BACKENDS)
+
+
+ONEDNN_ON = """import os, sys
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+import tensorflow as tf
+tf.function(lambda a: tf.nn.relu(a @ a))(tf.ones([2, 2]))  # TensorFlow decides on oneDNN here, for good
+from converter.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _graph_files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted((folder / "tfjs").iterdir())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, shape", [("conv_bn_hardswish", "1,3,16,16"), ("mlp_layernorm_gelu", "2,32")])
+def test_graphs_do_not_depend_on_onednn(tmp_path, model, shape):
+    """The same conversion in a process whose TensorFlow has oneDNN on (the default on x86; on AVX-512 it
+    fuses LayerNorm into _MklLayerNorm) and in a plain one: the same TF.js files, byte for byte, and no
+    host-specific op in any graph."""
+    (tmp_path / "onednn_on.py").write_text(ONEDNN_ON)
+    folders = {}
+    for how, prefix in (("plain", ["-m", "converter"]), ("onednn", [str(tmp_path / "onednn_on.py")])):
+        folders[how] = tmp_path / how
+        proc = subprocess.run([sys.executable, *prefix, "convert", f"tests/models/small.py:{model}",
+                               "--input-shape", shape, "--targets", "tfjs,tflite", "--out", folders[how]],
+                              cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _graph_files(folders["plain"]) == _graph_files(folders["onednn"])
+    for folder in folders.values():
+        graphs = [folder / "tfjs" / "model.json", folder / "saved_model" / "saved_model.pb",
+                  *sorted((folder / "tflite").glob("*.tflite"))]
+        for graph in graphs:
+            assert b"_Mkl" not in graph.read_bytes(), graph
