@@ -192,15 +192,17 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _graph_files(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted((folder / "tfjs").iterdir())}
+    """The TF.js and TFLite files. saved_model.pb is left out: it names its functions with a per-process
+    counter, which the first process's own tf.function moved on."""
+    return {p.relative_to(folder): p.read_bytes() for sub in ("tfjs", "tflite") for p in sorted((folder / sub).iterdir())}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model, shape", [("conv_bn_hardswish", "1,3,16,16"), ("mlp_layernorm_gelu", "2,32")])
 def test_graphs_do_not_depend_on_onednn(tmp_path, model, shape):
     """The same conversion in a process whose TensorFlow has oneDNN on (the default on x86; on AVX-512 it
-    fuses LayerNorm into _MklLayerNorm) and in a plain one: the same TF.js files, byte for byte, and no
-    host-specific op in any graph."""
+    fuses LayerNorm into _MklLayerNorm, and the hard-swish into the conv) and in a plain one: the same TF.js
+    and TFLite files, byte for byte, and no host-specific op in any graph."""
     (tmp_path / "onednn_on.py").write_text(ONEDNN_ON)
     folders = {}
     for how, prefix in (("plain", ["-m", "converter"]), ("onednn", [str(tmp_path / "onednn_on.py")])):
