@@ -49,7 +49,7 @@ def find_first_diverging_op(onnx_path: Path, onnx_feeds: dict[str, np.ndarray], 
     """
     import onnx
 
-    from .stages.saved_model import onnx_for_onnx2tf
+    from .stages.onnx_rewrites import onnx_for_onnx2tf
 
     work.mkdir(parents=True, exist_ok=True)
     onnx_path = onnx_for_onnx2tf(onnx_path, work / "model.onnx2tf.onnx")  # what the saved_model stage converts

@@ -10,7 +10,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from converter.stages.onnx import _root_cause, _static_causal_check
-from converter.stages.saved_model import onnx_for_onnx2tf
+from converter.stages.onnx_rewrites import onnx_for_onnx2tf
 
 
 def _square_weight_model() -> onnx.ModelProto:

@@ -165,14 +165,16 @@ def test_missing_kernels_name_the_nodes_and_the_backends():
     assert caught.value.unsupported_ops == ["Einsum"]
 
 
-# The models of issue 9 that failed for a new user: each passes every stage.
+# Common layers that failed for a new user (issue 9) or in a random timm sample (resizes): each passes every
+# stage, and TF.js is checked on both of its Node.js backends.
 @pytest.mark.slow
 @pytest.mark.parametrize("model, shapes", [
     ("conv_bn_hardswish", ["1,3,16,16"]),
     ("two_input_tanh", ["1,16", "1,16"]),
     ("l2_normalized", ["1,8,16"]),
+    ("resizes", ["1,3,4,4"]),
 ])
-def test_models_that_failed_for_a_new_user_pass_every_stage(tmp_path, model, shapes):
+def test_common_layers_pass_every_stage(tmp_path, model, shapes):
     out = tmp_path / model
     args = [a for s in shapes for a in ("--input-shape", s)]
     proc = run_cli("convert", f"tests/models/small.py:{model}", *args, "--out", out)

@@ -18,6 +18,7 @@ from ..errors import ConversionError, first_line
 from ..layout import Binding, candidate_perms, permute_layout
 from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
 from .onnx2tf_fixes import channels_last_add
+from .onnx_rewrites import onnx_for_onnx2tf
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
 # input looks like an NHWC image batch; it only feeds onnx2tf's internal dummy inference.
@@ -58,122 +59,6 @@ def _offline_workdir(folder: Path, seed: int):
         yield
     finally:
         os.chdir(previous)
-
-
-# Constant subgraphs with more input elements than this stay as they are.
-FOLD_LIMIT_ELEMENTS = 64 << 20
-# Ops whose value is not a function of their inputs.
-NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
-
-
-def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
-    """`source` with every node whose inputs are all constants replaced by its value, written to `target`.
-
-    torch.onnx leaves weight preprocessing in the graph (nn.MultiheadAttention's in-projection weight goes
-    through Split and Transpose), and neither its optimizer nor onnxsim folds a multi-output Split.
-    onnx2tf then rewrites a Transpose's perm by matching shapes, so the transpose of a square weight
-    (cross-attention's 64x64 query projection) silently becomes the identity (onnx2tf issues #317, #327:
-    tensors whose dimensions are all equal). As constants, those values are computed here, exactly.
-    On the way, ops onnx2tf converts wrongly are rewritten into ones it converts well (_norm_as_sums,
-    _einsum_as_matmul).
-    """
-    import onnx
-    from onnx import helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
-
-    model = onnx.load(str(source))
-    graph = model.graph
-    constants = {t.name: t for t in graph.initializer}
-    arrays: dict[str, np.ndarray] = {}
-
-    def value(name: str) -> np.ndarray:
-        if name not in arrays:
-            arrays[name] = numpy_helper.to_array(constants[name])
-        return arrays[name]
-
-    kept = []
-    for node in graph.node:
-        inputs = [i for i in node.input if i]
-        foldable = (node.domain in ("", "ai.onnx") and node.op_type not in NOT_FOLDABLE
-                    and all(i in constants for i in inputs) and (inputs or node.op_type == "Constant")
-                    and not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-                                for a in node.attribute)
-                    and sum(value(i).size for i in inputs) <= FOLD_LIMIT_ELEMENTS)
-        if foldable:
-            single = helper.make_model(
-                helper.make_graph([node], "fold", [onnx.ValueInfoProto(name=i) for i in inputs],
-                                  [onnx.ValueInfoProto(name=o) for o in node.output]),
-                opset_imports=model.opset_import, ir_version=model.ir_version)
-            try:
-                results = ReferenceEvaluator(single).run(None, {i: value(i) for i in inputs})
-            except Exception:  # an op the reference evaluator lacks: leave it to onnx2tf
-                foldable = False
-        if not foldable:
-            kept.append(node)
-            continue
-        for name, result in zip(node.output, results):
-            arrays[name] = np.asarray(result)
-            constants[name] = numpy_helper.from_array(arrays[name], name)
-    kept = [rewritten for node in kept for rewritten in _norm_as_sums(node) for rewritten in _einsum_as_matmul(rewritten)]
-    used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
-    del graph.node[:]
-    graph.node.extend(kept)
-    del graph.initializer[:]
-    graph.initializer.extend(t for name, t in constants.items() if name in used)
-    onnx.save(model, str(target))
-    return target
-
-
-def _norm_as_sums(node) -> list:
-    """ReduceL2 as Sqrt(ReduceSumSquare), ReduceL1 as ReduceSum(Abs), same axes and keepdims; any other node
-    unchanged.
-
-    onnx2tf converts both with tf.norm, which accepts its axis only as a Python int, and opset 18 gives the
-    axes as a tensor: `F.normalize(x, dim=-1)` and every `torch.linalg.vector_norm` over one axis of a
-    rank-3 or larger tensor stopped at `'axis' must be None, an integer, or a tuple of 2 unique integers`.
-    """
-    from onnx import helper
-
-    if node.op_type not in ("ReduceL2", "ReduceL1") or node.domain not in ("", "ai.onnx"):
-        return [node]
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    inner = f"{node.output[0]}_{node.op_type.lower()}_inner"
-    if node.op_type == "ReduceL2":
-        return [helper.make_node("ReduceSumSquare", list(node.input), [inner], name=f"{node.name}_sumsq", **attributes),
-                helper.make_node("Sqrt", [inner], list(node.output), name=node.name)]
-    return [helper.make_node("Abs", [node.input[0]], [inner], name=f"{node.name}_abs"),
-            helper.make_node("ReduceSum", [inner, *node.input[1:]], list(node.output), name=node.name, **attributes)]
-
-
-def _einsum_as_matmul(node) -> list:
-    """A two-operand Einsum that is a batched matrix product (`...ik,...kj->...ij`, or `...ik,...jk->...ij`
-    with the second operand transposed) as MatMul (+ Transpose); any other node unchanged.
-
-    onnx2tf keeps Einsum as tf.einsum, which TF.js's wasm and WebGL backends have no kernel for (maxvit's
-    attention is written with torch.einsum); MatMul runs everywhere.
-    """
-    from onnx import helper
-
-    if node.op_type != "Einsum" or len(node.input) != 2:
-        return [node]
-    equation = next((a.s.decode() for a in node.attribute if a.name == "equation"), "").replace(" ", "")
-    operands, _, result = equation.partition("->")
-    terms = operands.split(",")
-    if len(terms) != 2 or "." in equation or any(len(set(t)) != len(t) for t in (*terms, result)):
-        return [node]
-    a, b = terms
-    if len(a) < 2 or len(a) != len(b) or len(result) != len(a) or a[:-2] != b[:-2] or result[:-2] != a[:-2]:
-        return [node]
-    i, k = a[-2:]
-    if result[-2:] == i + b[-1] and b[-2] == k and k not in result:
-        return [helper.make_node("MatMul", list(node.input), list(node.output), name=node.name)]
-    if result[-2:] == i + b[-2] and b[-1] == k and k not in result:
-        rank = len(b)
-        swapped = f"{node.output[0]}_einsum_rhs_t"
-        return [helper.make_node("Transpose", [node.input[1]], [swapped], name=f"{node.name}_rhs_t",
-                                 perm=[*range(rank - 2), rank - 1, rank - 2]),
-                helper.make_node("MatMul", [node.input[0], swapped], list(node.output), name=node.name)]
-    return [node]
 
 
 def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool = True):

@@ -110,6 +110,24 @@ class BiasOnly(nn.Module):
         return self.fc(x)
 
 
+class Resizes(nn.Module):
+    """The resizes whose TF form computes other numbers: nearest to a non-multiple size and downwards,
+    bicubic (and a nearest 2x upscale, which TF gets right, beside them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor):
+        y = self.conv(x)
+        odd = nn.functional.interpolate(y, size=(7, 7), mode="nearest")
+        down = nn.functional.interpolate(y, scale_factor=0.5, mode="nearest")
+        cubic = nn.functional.interpolate(y, size=(9, 5), mode="bicubic")
+        double = nn.functional.interpolate(y, scale_factor=2, mode="nearest")
+        pooled = sum(t.mean(dim=(2, 3)) for t in (odd, down, cubic, double))
+        return pooled, odd, cubic
+
+
 def seeded(cls):
     def build():
         torch.manual_seed(0)
@@ -126,6 +144,7 @@ bias_only = seeded(BiasOnly)
 conv_bn_hardswish = seeded(ConvBnHardswish)
 two_input_tanh = seeded(TwoInputTanh)
 l2_normalized = seeded(L2Normalized)
+resizes = seeded(Resizes)
 
 
 def mobilenet_v2():

@@ -1,0 +1,235 @@
+"""The ONNX graph onnx2tf converts: constants folded, and ops that onnx2tf or the TF-side runtimes get wrong
+rewritten into ones every runtime runs right. Each rule is a function of one node that returns the nodes
+replacing it (the node itself when the rule does not apply); RULES applies them in order.
+
+The ONNX artifact itself (model.onnx) is left as torch.onnx wrote it: this is only what onnx2tf reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Constant subgraphs with more input elements than this stay as they are.
+FOLD_LIMIT_ELEMENTS = 64 << 20
+# Ops whose value is not a function of their inputs.
+NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
+
+
+@dataclass
+class GraphFacts:
+    """What a rule may read (static shapes, constant values) and add (new constants)."""
+
+    shapes: dict[str, list]
+    arrays: dict[str, np.ndarray]
+    opsets: list
+    ir_version: int
+    added: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        self.added[name] = value
+        return name
+
+
+def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
+    """`source` with every node whose inputs are all constants replaced by its value, then RULES applied,
+    written to `target`.
+
+    torch.onnx leaves weight preprocessing in the graph (nn.MultiheadAttention's in-projection weight goes
+    through Split and Transpose), and neither its optimizer nor onnxsim folds a multi-output Split.
+    onnx2tf then rewrites a Transpose's perm by matching shapes, so the transpose of a square weight
+    (cross-attention's 64x64 query projection) silently becomes the identity (onnx2tf issues #317, #327:
+    tensors whose dimensions are all equal). As constants, those values are computed here, exactly.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    arrays: dict[str, np.ndarray] = {}
+
+    def value(name: str) -> np.ndarray:
+        if name not in arrays:
+            arrays[name] = numpy_helper.to_array(constants[name])
+        return arrays[name]
+
+    kept = []
+    for node in graph.node:
+        inputs = [i for i in node.input if i]
+        foldable = (node.domain in ("", "ai.onnx") and node.op_type not in NOT_FOLDABLE
+                    and all(i in constants for i in inputs) and (inputs or node.op_type == "Constant")
+                    and not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                                for a in node.attribute)
+                    and sum(value(i).size for i in inputs) <= FOLD_LIMIT_ELEMENTS)
+        if foldable:
+            single = helper.make_model(
+                helper.make_graph([node], "fold", [onnx.ValueInfoProto(name=i) for i in inputs],
+                                  [onnx.ValueInfoProto(name=o) for o in node.output]),
+                opset_imports=model.opset_import, ir_version=model.ir_version)
+            try:
+                results = ReferenceEvaluator(single).run(None, {i: value(i) for i in inputs})
+            except Exception:  # an op the reference evaluator lacks: leave it to onnx2tf
+                foldable = False
+        if not foldable:
+            kept.append(node)
+            continue
+        for name, result in zip(node.output, results):
+            arrays[name] = np.asarray(result)
+            constants[name] = numpy_helper.from_array(arrays[name], name)
+
+    del graph.node[:]
+    graph.node.extend(kept)
+    facts = GraphFacts(_static_shapes(model), {n: value(n) for n in constants}, list(model.opset_import),
+                       model.ir_version)
+    for rule in RULES:
+        kept = [new for node in kept for new in rule(node, facts)]
+    constants.update({name: numpy_helper.from_array(array, name) for name, array in facts.added.items()})
+    used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
+    del graph.node[:]
+    graph.node.extend(kept)
+    del graph.initializer[:]
+    graph.initializer.extend(t for name, t in constants.items() if name in used)
+    onnx.save(model, str(target))
+    return target
+
+
+def _static_shapes(model) -> dict[str, list]:
+    """Tensor name -> shape (ints, or None for a dynamic axis), from ONNX shape inference."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        if info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
+            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None
+                                 for d in info.type.tensor_type.shape.dim]
+    return shapes
+
+
+def norm_as_sums(node, facts: GraphFacts) -> list:
+    """ReduceL2 as Sqrt(ReduceSumSquare), ReduceL1 as ReduceSum(Abs), same axes and keepdims.
+
+    onnx2tf converts both with tf.norm, which accepts its axis only as a Python int, and opset 18 gives the
+    axes as a tensor: `F.normalize(x, dim=-1)` and every `torch.linalg.vector_norm` over one axis of a
+    rank-3 or larger tensor stopped at `'axis' must be None, an integer, or a tuple of 2 unique integers`.
+    """
+    from onnx import helper
+
+    if node.op_type not in ("ReduceL2", "ReduceL1") or node.domain not in ("", "ai.onnx"):
+        return [node]
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    inner = f"{node.output[0]}_{node.op_type.lower()}_inner"
+    if node.op_type == "ReduceL2":
+        return [helper.make_node("ReduceSumSquare", list(node.input), [inner], name=f"{node.name}_sumsq", **attributes),
+                helper.make_node("Sqrt", [inner], list(node.output), name=node.name)]
+    return [helper.make_node("Abs", [node.input[0]], [inner], name=f"{node.name}_abs"),
+            helper.make_node("ReduceSum", [inner, *node.input[1:]], list(node.output), name=node.name, **attributes)]
+
+
+def resize_as_matmul(node, facts: GraphFacts) -> list:
+    """A Resize of the last one or two axes, with static sizes, whose TF form computes other numbers, as
+    matrix products with the interpolation matrices of each axis:
+
+        before:  Resize(x[N,C,H,W]; nearest, asymmetric, floor, 4x4 -> 7x7)
+        after:   MatMul(A_h[7,4], MatMul(x, A_w^T[4,7]))
+
+    Resize is separable, so each axis is one matrix, computed here by ONNX's reference Resize itself on an
+    identity (the op's exact semantics: coordinate mode, rounding, cubic coefficient, antialias). TF's
+    nearest resize rounds differently from PyTorch whenever the scale is not an integer upscale (timm's
+    ghostnetv3: relative error 0.027 at that node), and its bicubic kernel differs from PyTorch's and
+    exists in neither TF.js nor TFLite. Bilinear resizes stay: onnx2tf converts them right.
+    """
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    if node.op_type != "Resize" or node.domain not in ("", "ai.onnx"):
+        return [node]
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    shape = facts.shapes.get(node.input[0])
+    roi, scales, sizes = (facts.arrays.get(name) if name else None for name in (list(node.input[1:]) + [""] * 3)[:3])
+    scales = None if scales is not None and scales.size == 0 else scales
+    if (attributes.get("mode", b"nearest") not in (b"nearest", b"cubic") or "axes" in attributes
+            or attributes.get("keep_aspect_ratio_policy", b"stretch") != b"stretch" or (roi is not None and roi.size)
+            or shape is None or len(shape) not in (3, 4) or None in shape[1:] or (scales is None) == (sizes is None)):
+        return [node]
+    rank, axes = len(shape), range(2, len(shape))
+    if scales is not None:
+        if list(scales[:2]) != [1, 1]:
+            return [node]
+        out = {axis: int(np.floor(shape[axis] * scales[axis])) for axis in axes}
+    else:
+        if int(sizes[1]) != shape[1] or shape[0] is not None and int(sizes[0]) != shape[0]:
+            return [node]
+        out = {axis: int(sizes[axis]) for axis in axes}
+    resized = [axis for axis in axes if out[axis] != shape[axis]]
+    if not resized or attributes.get("mode", b"nearest") == b"nearest" and all(
+            out[a] % shape[a] == 0 for a in resized):
+        return [node]  # integer upscales: TF's nearest picks the same pixels
+
+    def matrix(axis: int) -> np.ndarray:
+        """The resize of `axis` alone, applied to an identity: [in, out] for the last axis, [out, in] for the
+        one before it, so that it multiplies from the right and from the left."""
+        n = shape[axis]
+        feeds = {"x": np.eye(n, dtype=np.float32).reshape((1,) * (rank - 2) + (n, n))}
+        if scales is not None:
+            feeds["scales"] = np.ones(rank, dtype=np.float32)
+            feeds["scales"][axis] = scales[axis]
+        else:
+            feeds["sizes"] = np.array(feeds["x"].shape, dtype=np.int64)
+            feeds["sizes"][axis] = out[axis]
+        names = ["x", "", "scales"] if scales is not None else ["x", "", "", "sizes"]
+        single = helper.make_model(helper.make_graph(
+            [helper.make_node("Resize", names, ["y"], **attributes)], "axis",
+            [helper.make_tensor_value_info(n, 0, None) for n in feeds], [helper.make_tensor_value_info("y", 0, None)]),
+            opset_imports=facts.opsets, ir_version=facts.ir_version)
+        result = ReferenceEvaluator(single).run(None, feeds)[0]
+        return np.ascontiguousarray(result.reshape(result.shape[-2:]), dtype=np.float32)
+
+    x, nodes, base = node.input[0], [], node.output[0]
+    if rank - 1 in resized:
+        out_name = base if resized == [rank - 1] else f"{base}_resize_w"
+        nodes.append(helper.make_node("MatMul", [x, facts.constant(f"{base}_resize_w_matrix", matrix(rank - 1))],
+                                      [out_name], name=f"{node.name}_w"))
+        x = out_name
+    if rank - 2 in resized:
+        nodes.append(helper.make_node("MatMul", [facts.constant(f"{base}_resize_h_matrix", matrix(rank - 2)), x],
+                                      [base], name=f"{node.name}_h"))
+    return nodes
+
+
+def einsum_as_matmul(node, facts: GraphFacts) -> list:
+    """A two-operand Einsum that is a batched matrix product (`...ik,...kj->...ij`, or `...ik,...jk->...ij`
+    with the second operand transposed) as MatMul (+ Transpose).
+
+    onnx2tf keeps Einsum as tf.einsum, which TF.js's wasm backend has no kernel for (maxvit's attention is
+    written with torch.einsum); MatMul runs everywhere.
+    """
+    from onnx import helper
+
+    if node.op_type != "Einsum" or len(node.input) != 2:
+        return [node]
+    equation = next((a.s.decode() for a in node.attribute if a.name == "equation"), "").replace(" ", "")
+    operands, _, result = equation.partition("->")
+    terms = operands.split(",")
+    if len(terms) != 2 or "." in equation or any(len(set(t)) != len(t) for t in (*terms, result)):
+        return [node]
+    a, b = terms
+    if len(a) < 2 or len(a) != len(b) or len(result) != len(a) or a[:-2] != b[:-2] or result[:-2] != a[:-2]:
+        return [node]
+    i, k = a[-2:]
+    if result[-2:] == i + b[-1] and b[-2] == k and k not in result:
+        return [helper.make_node("MatMul", list(node.input), list(node.output), name=node.name)]
+    if result[-2:] == i + b[-2] and b[-1] == k and k not in result:
+        rank = len(b)
+        swapped = f"{node.output[0]}_einsum_rhs_t"
+        return [helper.make_node("Transpose", [node.input[1]], [swapped], name=f"{node.name}_rhs_t",
+                                 perm=[*range(rank - 2), rank - 1, rank - 2]),
+                helper.make_node("MatMul", [node.input[0], swapped], list(node.output), name=node.name)]
+    return [node]
+
+
+RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul]
