@@ -14,7 +14,8 @@ from pathlib import Path
 from .errors import ConverterError, UsageError
 from .spec import DEFAULT_TOLERANCES, TARGETS
 
-EPILOG = """exit codes: 0 every stage passed; 2 bad usage or input; 3 an artifact failed parity;
+EPILOG = """exit codes: 0 every stage passed (or was within tolerance on a degenerate reference, which the
+output says); 2 bad usage or input; 3 an artifact failed parity;
 4 a conversion failed (e.g. unsupported ops); 130 interrupted. Details: README.md, "Errors and exit codes"."""
 
 

@@ -6,7 +6,8 @@ import html
 import math
 from pathlib import Path
 
-COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "skipped": "#8c959f"}
+# degenerate: within tolerance, but PyTorch's output varied too little across the cases for the check to fail.
+COLORS = {"passed": "#1a7f37", "degenerate": "#9a6700", "failed": "#cf222e", "skipped": "#8c959f"}
 
 
 def write_html(path: Path, doc: dict) -> None:
@@ -34,12 +35,13 @@ table {{ border-collapse: collapse; margin: .5rem 0 1.5rem; }}
 td, th {{ border: 1px solid #d0d7de; padding: .25rem .6rem; text-align: left; vertical-align: top; }}
 th {{ background: #f6f8fa; }}
 .passed {{ color: {COLORS['passed']}; }} .failed {{ color: {COLORS['failed']}; }} .skipped {{ color: {COLORS['skipped']}; }}
+.degenerate {{ color: {COLORS['degenerate']}; }}
 .status {{ font-weight: 600; font-size: 1.2rem; }}
 small {{ color: #59636e; }}
 </style></head><body>
 <h1>{title}</h1>
 <p class="status {doc['status']}">{doc['status'].upper()}: {sum(s['status'] == 'passed' for s in stages)} of
-{len(stages)} stages passed in {doc['seconds_total']} s <small>(exit code {doc['exit_code']})</small></p>
+{len(stages)} stages passed{_unverified(stages)} in {doc['seconds_total']} s <small>(exit code {doc['exit_code']})</small></p>
 <p><small>source: {esc(doc['model']['source'])}</small></p>
 <h2>Pipeline</h2>
 {_diagram(stages)}
@@ -47,7 +49,7 @@ small {{ color: #59636e; }}
 {_plot(stages)}
 <h2>Stages</h2>
 <table><tr><th>stage</th><th>from</th><th>status</th><th>max abs err</th><th>max rel err</th><th>tolerance</th>
-<th>seconds</th><th>size</th><th>artifact</th><th>notes</th></tr>{rows}</table>
+<th>err / spread</th><th>reference spread / scale</th><th>seconds</th><th>size</th><th>artifact</th><th>notes</th></tr>{rows}</table>
 {accuracy}
 <h2>Inputs and outputs (PyTorch layout)</h2>
 <table><tr><th></th><th>name</th><th>shape</th><th>dtype</th><th>layout</th></tr>{io}</table>
@@ -69,8 +71,24 @@ def _row(s: dict) -> str:
     size = f"{s['bytes'] / 1e6:.2f} MB" if s["bytes"] is not None else ""
     return (f"<tr><td>{esc(s['name'])}</td><td>{esc(s['after'])}</td><td class=\"{s['status']}\">{s['status']}</td>"
             f"<td>{_num(s['max_abs_err'])}</td><td>{_num(s['max_rel_err'])}</td><td>{_num(s['tolerance'])}</td>"
+            f"<td>{_per_output(s, 'rel_to_spread')}</td><td>{_per_output(s, 'rel_spread')}</td>"
             f"<td>{s['seconds']:.2f}</td><td>{size}</td><td>{esc(s['artifact'] or '')}</td>"
             f"<td>{'<br>'.join(notes)}</td></tr>")
+
+
+def _unverified(stages: list[dict]) -> str:
+    count = sum(s["status"] == "degenerate" for s in stages)
+    return f", {count} within tolerance but unverified (degenerate reference)" if count else ""
+
+
+def _per_output(s: dict, key: str) -> str:
+    """One value per output of the comparison with PyTorch, e.g. the reference's relative spread."""
+    ref = next((c for c in s["comparisons"] if c["against"] == "pytorch"), None)
+    if ref is None:
+        return ""
+    named = len(ref["outputs"]) > 1
+    return "<br>".join((f"{html.escape(o['name'])} " if named else "") + (_num(o.get(key)) or "n/a")
+                       for o in ref["outputs"])
 
 
 def _diagram(stages: list[dict]) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from runcli import DIGITS, run_cli
+from converter.parity import SPREAD_FACTOR
 from converter.pipeline import plan
 from converter.spec import TARGETS
 from converter.stages.torchscript import ANDROID_LITE_BYTECODE
@@ -137,6 +138,48 @@ def test_targets_subset_builds_only_what_is_asked(tmp_path):
     assert _report(out)["stages"][0]["opset"] == 18
 
 
+def test_output_that_ignores_its_input_is_degenerate_not_passed(tmp_path):
+    out = tmp_path / "bias_only"
+    proc = run_cli("convert", "tests/models/small.py:bias_only", "--input-shape", "1,16", "--targets", "onnx",
+                   "--out", out)
+    # Nothing was found wrong, so the exit code stays 0; but nothing could have been, and every place says so.
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = _report(out)
+    stage = report["stages"][0]
+    assert report["status"] == stage["status"] == "degenerate"
+    assert stage["max_rel_err"] <= stage["tolerance"]
+    output = stage["comparisons"][0]["outputs"][0]
+    assert output["degenerate"] and output["rel_spread"] < SPREAD_FACTOR * stage["tolerance"]
+    assert stage["reason"].startswith("output: varies by ")
+    assert "[1/1] onnx         degenerate" in proc.stdout and "unverified: output" in proc.stdout
+    assert "parity UNVERIFIED in 1 of 1 stages" in proc.stdout and "stages passed" not in proc.stdout
+    assert "--sample-input" in proc.stdout and "more --cases" in proc.stdout
+    assert 'class="status degenerate">DEGENERATE' in (out / "report.html").read_text()
+
+
+def test_a_single_input_case_leaves_parity_unverified(tmp_path):
+    out = tmp_path / "one_case"
+    proc = run_cli("convert", *DIGITS, "--targets", "onnx", "--cases", "1", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = _report(out)
+    stage = report["stages"][0]
+    assert report["status"] == stage["status"] == "degenerate"
+    assert stage["reason"] == "output: one input case, no spread to measure"
+    output = stage["comparisons"][0]["outputs"][0]
+    assert output["degenerate"] and output["reference_spread"] is None and output["rel_to_spread"] is None
+    assert "output: one input case, no spread to measure (every stage)" in proc.stdout
+
+
+def test_digits_reference_varies_well_beyond_every_tolerance(digits_report):
+    for stage in digits_report["stages"]:
+        for output in stage["comparisons"][0]["outputs"]:
+            assert not output["degenerate"], stage
+            assert output["rel_spread"] > SPREAD_FACTOR * stage["tolerance"]
+            # The error as a fraction of how much the input moves the output: small, and recorded.
+            assert output["rel_to_spread"] == output["max_abs_err"] / output["reference_spread"] < stage["tolerance"]
+    assert digits_report["status"] == "passed"
+
+
 def test_sample_input_becomes_a_golden_case(tmp_path):
     sample = tmp_path / "x.npy"
     np.save(sample, np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 1, 8, 8))
@@ -157,7 +200,8 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):
     out = tmp_path / model
     args = [a for s in shapes for a in ("--input-shape", s)]
-    proc = run_cli("convert", f"tests/models/small.py:{model}", *args, "--out", out, "--cases", "1")
+    # Two cases (the default): with one, parity cannot be verified (status "degenerate").
+    proc = run_cli("convert", f"tests/models/small.py:{model}", *args, "--out", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = _report(out)
     _assert_all_passed(report)
