@@ -1,11 +1,19 @@
-"""Run the model zoo (scripts/zoo_models.py) through every target and write docs/zoo.md and docs/zoo.json.
+"""Run models through every target and write docs/zoo.md and docs/zoo.json: the zoo (scripts/zoo_models.py),
+the Hugging Face transformers families and a seeded random draw of timm architectures (scripts/zoo_sample.py).
 
-    .venv/bin/python scripts/zoo.py                       # the whole zoo, one model at a time
-    .venv/bin/python scripts/zoo.py --only resnet18,gpt_block   # re-run some; the others keep their results
+    .venv/bin/python scripts/zoo.py                               # the whole zoo, one model at a time
+    .venv/bin/python scripts/zoo.py --only resnet18,gpt_block     # re-run some; the others keep their rows
+    .venv/bin/python scripts/zoo.py --sample hf                   # the transformers families
+    .venv/bin/python scripts/zoo.py --sample timm:40 --seed 0     # 40 timm architectures drawn at random
+    .venv/bin/python scripts/zoo.py --sample timm:40 --seed 0 --list   # the draw and its skips; converts nothing
 
 Each model runs in its own `python -m converter convert` process with a time limit and a memory limit on
 the whole process tree (TF.js runs in a Node child), so that one model's crash or memory blow-up cannot
-take the run down. Artifacts are deleted after each model (reports and logs stay in --work).
+take the run down. Artifacts are deleted after each model that passes (reports and logs stay in --work).
+
+What makes the tables honest: every run records its git commit, whether the tree was dirty and its full
+argv; every builder of a suite has a row (one that never ran says why); a suite's headline counts passes
+against its whole list, not against the rows; a row's command carries the memory and time limits it ran under.
 """
 
 from __future__ import annotations
@@ -21,12 +29,29 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 from zoo_models import ZOO, Entry  # noqa: E402
+
+# Input cases per conversion: with two, an output that does not change with the input can be told apart from
+# a conversion that matches (the pipeline flags a reference that does not vary across cases).
+CASES = 2
+DEFAULT_MAX_RSS_GB = 10.0
+# Builders that need more than the default memory limit, with the peak that a passing run measured. A full run
+# gives them this limit; the row's command says which limit it ran under.
+MAX_RSS_GB: dict[str, float] = {
+    "vgg11": 18.0,  # peak 14.9 GB (tflite_fp16 and tfjs each hold a copy of the 531 MB of weights)
+    "wide_resnet50_2": 18.0,  # peak 10.6 GB, in the tfjs stage
+}
+# The converter processes never reach the network (timm and transformers build from code and configs).
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+OUTPUTS = ("docs/zoo.md", "docs/zoo.json")  # written by the run itself: not what makes a tree dirty
+# What tests/test_zoo.py converts in CI, through the same command line (each well under a minute here).
+CI_SUBSET = ("text_decoder", "seq2seq_transformer", "squeezenet1_1", "hf_bert", "timm__test_convnext2")
 
 STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs")
 
@@ -98,75 +123,222 @@ FIXED: list[tuple[str, str, str]] = [
 ]
 
 
+@dataclass
+class Suite:
+    key: str  # its section in zoo.json: "zoo", "hf" or "timm"
+    title: str
+    entries: list[Entry]
+    options: list[str]  # the zoo.py options that select it, for the rows' commands
+    about: str = ""
+    draw: dict | None = None  # timm: seed, budget, rules and what each rule skipped
+
+
+def make_suite(args, parser: argparse.ArgumentParser) -> Suite:
+    if not args.sample:
+        return Suite("zoo", "Model zoo", list(ZOO), [],
+                     "Builders: `scripts/zoo_models.py` (torchvision architectures and transformer blocks from "
+                     "torch.nn).")
+    import zoo_sample
+
+    if args.sample == "hf":
+        return Suite("hf", "Hugging Face transformers families", list(zoo_sample.HF), ["--sample", "hf"],
+                     "Builders: `scripts/zoo_sample.py` (`HF`): the library's own model classes from small "
+                     "configs (2 layers, widths 32-64), random weights, outputs as the library returns them "
+                     "(ModelOutput).")
+    kind, _, count = args.sample.partition(":")
+    if kind != "timm" or not count.isdigit() or int(count) < 1:
+        parser.error(f"--sample takes hf or timm:N, not {args.sample!r}")
+    budget = zoo_sample.Budget(args.max_params_m, args.max_side)
+    draw = zoo_sample.draw_timm(int(count), args.seed, budget)
+    options = ["--sample", args.sample, "--seed", str(args.seed)]
+    if budget != zoo_sample.Budget():
+        options += ["--max-params-m", f"{budget.max_params_m:g}", "--max-side", str(budget.max_side)]
+    return Suite("timm", "Random timm sample", [zoo_sample.timm_entry(f) for f in draw.picked], options,
+                 "Builders: `scripts/zoo_sample.py:timm__<architecture>` (`timm.create_model(architecture, "
+                 "pretrained=False)`), drawn by `draw_timm`; each at its default input size. So that every output "
+                 "depends on the input (or parity could not fail), each builder gives all-zero weight matrices "
+                 "N(0, 0.02), sets layer-scale constants (a parameter whose entries all hold one value under 1e-3, "
+                 "not 0) to 1, and measures BatchNorm statistics on a seeded random batch; the notes say which "
+                 "models have BatchNorm.", draw.as_json())
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sample", help="hf (the transformers families) or timm:N (N timm architectures drawn at "
+                        "random); without it, the zoo")
+    parser.add_argument("--seed", type=int, default=0, help="the timm draw's seed (default 0)")
+    parser.add_argument("--max-params-m", type=float, default=30.0,
+                        help="timm draw: skip architectures with more million parameters (default 30)")
+    parser.add_argument("--max-side", type=int, default=256,
+                        help="timm draw: skip architectures whose default input is larger (default 256)")
     parser.add_argument("--only", help="comma-separated model names; the others keep their previous results")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("ZOO_WORK", "/tmp/zoo")),
                         help="where each model's output folder goes (default /tmp/zoo)")
     parser.add_argument("--docs", type=Path, default=REPO / "docs", help="where zoo.md and zoo.json go")
-    parser.add_argument("--max-rss-gb", type=float, default=10.0, help="kill a model whose processes use more")
+    parser.add_argument("--max-rss-gb", type=float, help="kill a model whose processes use more (default: "
+                        f"{DEFAULT_MAX_RSS_GB:g}, or what MAX_RSS_GB says the model needs)")
     parser.add_argument("--timeout", type=int, help="seconds per model (default: each entry's own)")
     parser.add_argument("--keep-artifacts", action="store_true", help="keep the converted files, not only reports")
     parser.add_argument("--first", default="", help="comma-separated model names to run before the others "
-                        "(the tables keep the zoo's order)")
-    parser.add_argument("--list", action="store_true", help="print the zoo and exit")
+                        "(the tables keep the suite's order)")
+    parser.add_argument("--list", action="store_true", help="print the suite (and the timm draw) and exit")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite zoo.md from zoo.json (with the current OPEN_ISSUES notes)")
     args = parser.parse_args(argv)
 
-    entries = ZOO
-    if args.list:
-        for e in entries:
-            print(f"{e.name:32} {e.family:15} {_inputs(e)}")
-        return 0
+    json_path = args.docs / "zoo.json"
     if args.render:
-        json_path = args.docs / "zoo.json"
-        doc = json.loads(json_path.read_text())
-        for row in doc["models"]:
-            first = row["cause"].split(":", 1)[0] if row["status"] != "passed" else ""
-            row["fix"] = OPEN_ISSUES.get((row["model"], first)) or OPEN_ISSUES.get(("*", first), "") if first else ""
-        json_path.write_text(json.dumps(doc, indent=1) + "\n")
-        (args.docs / "zoo.md").write_text(render_markdown(doc))
+        doc = load_doc(json_path)
+        for section in doc["suites"].values():
+            for row in section["rows"]:
+                row["fix"] = _fix(row)
+        write_doc(args.docs, doc)
         return 0
+    suite = make_suite(args, parser)
+    if args.list:
+        if suite.draw:
+            print(_draw_text(suite.draw))
+        for e in suite.entries:
+            print(f"{e.name:40} {e.family:15} {_inputs(e)}")
+        return 0
+    entries = suite.entries
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = sorted(set(wanted) - {e.name for e in ZOO})
+        unknown = sorted(set(wanted) - {e.name for e in suite.entries})
         if unknown:
-            parser.error(f"not in the zoo: {', '.join(unknown)}")
-        entries = [e for e in ZOO if e.name in wanted]
+            parser.error(f"not in {suite.title}: {', '.join(unknown)}")
+        entries = [e for e in suite.entries if e.name in wanted]
     first = [n.strip() for n in args.first.split(",") if n.strip()]
     entries = sorted(entries, key=lambda e: first.index(e.name) if e.name in first else len(first))
+    if suite.draw:
+        print(_draw_text(suite.draw), flush=True)
+
     args.work.mkdir(parents=True, exist_ok=True)
-    json_path = args.docs / "zoo.json"
-    previous = json.loads(json_path.read_text()) if json_path.is_file() else {}
-    rows = {r["model"]: r for r in previous.get("models", [])} if args.only else {}
-    command = "python scripts/zoo.py" + (f" --only {args.only}" if args.only else "")
-    runs = previous.get("runs", []) if args.only else []
-    runs.append({"date": _now(), "command": command, "models": []})  # the models it finished
+    doc = load_doc(json_path)
+    section = doc["suites"].get(suite.key)
+    if section and suite.draw and _draw_key(section.get("draw")) != _draw_key(suite.draw):
+        print(f"a different draw than the recorded one: its {len(section['rows'])} rows are replaced", flush=True)
+        section = None
+    if section is None or not args.only:  # a whole run replaces the suite's rows
+        section = {"title": suite.title, "runs": [], "rows": []}
+    section.update(title=suite.title, about=suite.about, options=suite.options,
+                   builders=[e.name for e in suite.entries])
+    if suite.draw:
+        section["draw"] = suite.draw
+    doc["suites"][suite.key] = section
+    rows = {r["model"]: r for r in section["rows"] if r["status"] != "not run"}
+    run = {"id": max((r["id"] for r in section["runs"]), default=0) + 1, "date": _now(), **_git(),
+           "argv": shlex.join(["python", "scripts/zoo.py", *argv]), "planned": [e.name for e in entries],
+           "finished": []}
+    section["runs"].append(run)
+    doc["machine"] = _machine()
+    _store(args.docs, doc, section, suite.entries, rows)
     for i, entry in enumerate(entries, 1):
         print(f"[{i}/{len(entries)}] {entry.name} ...", flush=True)
-        row = run_one(entry, args)
+        row = run_one(entry, args, suite)
+        row["run"] = run["id"]
         rows[entry.name] = row
-        runs[-1]["models"].append(entry.name)
-        # A row belongs to the latest run that converted it; older runs keep only the rows still theirs.
-        for run in runs[:-1]:
-            run["models"] = [m for m in run["models"] if m != entry.name]
+        run["finished"].append(entry.name)
         print(f"[{i}/{len(entries)}] {entry.name}: {row['status']} in {row['seconds']:.0f} s"
               + (f" ({row['cause']})" if row["cause"] else ""), flush=True)
-        doc = {"format": 1, "updated": _now(), "runs": runs, "machine": _machine(),
-               "versions": row.get("versions") or previous.get("versions", {}),
-               "models": [rows[e.name] for e in ZOO if e.name in rows]}
-        args.docs.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(doc, indent=1) + "\n")
-        (args.docs / "zoo.md").write_text(render_markdown(doc))
+        doc["versions"] = row.get("versions") or doc.get("versions", {})
+        _store(args.docs, doc, section, suite.entries, rows)
     passed = sum(r["status"] == "passed" for r in rows.values())
-    print(f"{passed}/{len(rows)} models pass every stage; {args.docs / 'zoo.md'}")
+    print(f"{passed}/{len(suite.entries)} pass every stage ({suite.title}); {args.docs / 'zoo.md'}")
     return 0
+
+
+def _store(docs: Path, doc: dict, section: dict, entries: list[Entry], rows: dict[str, dict]) -> None:
+    section["rows"] = complete_rows(entries, rows, section["runs"])
+    doc["updated"] = _now()
+    write_doc(docs, doc)
+
+
+def write_doc(docs: Path, doc: dict) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "zoo.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (docs / "zoo.md").write_text(render_markdown(doc))
+
+
+def complete_rows(entries: list[Entry], rows: dict[str, dict], runs: list[dict]) -> list[dict]:
+    """One row per builder, in the suite's order: its latest result, or a row that says why it has none."""
+    return [rows[e.name] if e.name in rows and rows[e.name]["status"] != "not run" else not_run_row(e, runs)
+            for e in entries]
+
+
+def not_run_row(entry: Entry, runs: list[dict]) -> dict:
+    name = entry.name
+    planned = [r for r in runs if name in r.get("planned", [])]
+    if planned:
+        which = ", ".join(f"run {r['id']} ({r['date']})" for r in planned)
+        cause = f"not run: planned by {which}, which ended before reaching it"
+    else:
+        cause = "not run: no recorded run included it (`--only` runs left it out)"
+    return {"model": name, "family": entry.family, "inputs": _inputs(entry), "note": entry.note, "status": "not run",
+            "cause": cause, "fix": "", "stages": {}, "seconds": None, "peak_rss_gb": None, "run": None}
+
+
+def load_doc(path: Path) -> dict:
+    """zoo.json as format 2 (suites of rows); a format-1 file (one list of rows) becomes the "zoo" suite."""
+    if not path.is_file():
+        return {"format": 2, "suites": {}}
+    doc = json.loads(path.read_text())
+    if doc.get("format") == 2:
+        return doc
+    return migrate_v1(doc)
+
+
+def migrate_v1(doc: dict) -> dict:
+    """Format 1 recorded no commit, no dirty flag, no limits and no planned list. What can be recovered is:
+    each run's command (its --only list is what it planned), and which rows each run produced."""
+    runs = []
+    for i, old in enumerate(doc.get("runs", []), 1):
+        argv = old["command"]
+        only = argv.split("--only ", 1)[1].split()[0].split(",") if "--only " in argv else [e.name for e in ZOO]
+        runs.append({"id": i, "date": old["date"], "commit": None, "dirty": None, "changed": [], "argv": argv,
+                     "planned": only, "finished": list(old["models"])})
+    rows = {}
+    for row in doc.get("models", []):
+        row = dict(row)
+        row["run"] = next((r["id"] for r in runs if row["model"] in r["finished"]), None)
+        limit = MAX_RSS_GB.get(row["model"], DEFAULT_MAX_RSS_GB)  # ec4b751: the 18 GB re-runs
+        row["limits"] = {"max_rss_gb": limit, "timeout_s": 1500}
+        row["zoo_command"] = _zoo_command([], row["model"], limit, 1500)
+        rows[row["model"]] = row
+    section = {"title": "Model zoo", "about": "Builders: `scripts/zoo_models.py`.", "options": [],
+               "builders": [e.name for e in ZOO], "runs": runs, "rows": complete_rows(ZOO, rows, runs)}
+    return {"format": 2, "updated": doc.get("updated"), "machine": doc.get("machine"),
+            "versions": doc.get("versions", {}), "suites": {"zoo": section}}
+
+
+def _draw_key(draw: dict | None):
+    return None if draw is None else (draw["seed"], draw["n"], draw["timm"], tuple(sorted(draw["budget"].items())))
+
+
+def _draw_text(draw: dict) -> str:
+    skipped = sum(len(r["skipped"]) for r in draw["rules"])
+    lines = [f"timm {draw['timm']}: {draw['population']} architectures in timm.list_models(); seed {draw['seed']}: "
+             f"went {draw['examined']} down the shuffled list to draw {len(draw['picked'])} of {draw['n']}, "
+             f"skipping {skipped}:"]
+    lines += [f"  - {len(r['skipped'])} skipped: {r['rule']}" for r in draw["rules"]]
+    return "\n".join(lines)
+
+
+def _git() -> dict:
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return {"commit": None, "dirty": None, "changed": []}
+    changed = [line[3:] for line in git("status", "--porcelain").stdout.splitlines() if line[3:] not in OUTPUTS]
+    return {"commit": head.stdout.strip(), "dirty": bool(changed), "changed": changed[:40]}
 
 
 def cli_args(entry: Entry, out: Path) -> list[str]:
     """The converter command line for one zoo entry."""
-    args = ["convert", entry.model, "--out", str(out), "--cases", "1", "--seed", "0", "--force"]
+    args = ["convert", entry.model, "--out", str(out), "--cases", str(CASES), "--seed", "0", "--force"]
     for shape in entry.shapes:
         args += ["--input-shape", ",".join(map(str, shape))]
     if any(d != "float32" for d in entry.dtypes):
@@ -178,29 +350,41 @@ def cli_args(entry: Entry, out: Path) -> list[str]:
     return args
 
 
-def run_one(entry: Entry, args) -> dict:
+def limits(entry: Entry, args) -> tuple[float, int]:
+    """(memory limit in GB, seconds) for one model: the command line's, else what the model is known to need."""
+    return (args.max_rss_gb or MAX_RSS_GB.get(entry.name, DEFAULT_MAX_RSS_GB)), (args.timeout or entry.timeout_s)
+
+
+def _zoo_command(options: list[str], name: str, max_rss_gb: float, timeout_s: int) -> str:
+    return shlex.join(["python", "scripts/zoo.py", *options, "--only", name, "--max-rss-gb", f"{max_rss_gb:g}",
+                       "--timeout", str(timeout_s)])
+
+
+def run_one(entry: Entry, args, suite: Suite | None = None) -> dict:
     out = args.work / entry.name
     for old in (out, out.with_name(out.name + ".failed")):
         shutil.rmtree(old, ignore_errors=True)
     command = [sys.executable, "-m", "converter", *cli_args(entry, out)]
     log = args.work / f"{entry.name}.cli.log"
-    timeout = args.timeout or entry.timeout_s
+    max_rss_gb, timeout = limits(entry, args)
     started = time.perf_counter()
     with open(log, "w") as log_file:
         log_file.write(shlex.join(command) + "\n")
         log_file.flush()
-        proc = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-        killed, peak = _watch(proc, timeout, args.max_rss_gb * 1e9)
+        proc = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **OFFLINE})
+        killed, peak = _watch(proc, timeout, max_rss_gb * 1e9)
     seconds = time.perf_counter() - started
     report_path = next((p / "report.json" for p in (out, out.with_name(out.name + ".failed"))
                         if (p / "report.json").is_file()), None)
     row = {"model": entry.name, "family": entry.family, "inputs": _inputs(entry), "note": entry.note,
            "command": "python -m converter " + shlex.join(cli_args(entry, Path(f"out/{entry.name}"))),
+           "zoo_command": _zoo_command(suite.options if suite else [], entry.name, max_rss_gb, timeout),
+           "limits": {"max_rss_gb": max_rss_gb, "timeout_s": timeout},
            "exit_code": proc.returncode, "seconds": round(seconds, 1), "peak_rss_gb": round(peak / 1e9, 2),
            "stages": {}, "status": "failed", "cause": "", "fix": ""}
     if killed or report_path is None:
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
-        row["cause"] = killed or f"the converter exited {proc.returncode} without a report: {' '.join(tail)[:200]}"
+        row["cause"] = killed or f"the converter exited {proc.returncode} without a report: {_said(log)}"
         row["status"] = "crashed"
         return row
     report = json.loads(report_path.read_text())
@@ -218,21 +402,41 @@ def run_one(entry: Entry, args) -> dict:
         if s["notes"]:
             cell["notes"] = s["notes"]
         row["stages"][s["name"]] = cell
-    failed = [name for name, c in row["stages"].items() if c["status"] != "passed"]
-    row["status"] = "passed" if not failed and report["status"] == "passed" else "failed"
-    if failed:
-        # The cause is the first stage that failed; the stages after it were skipped because of it.
-        first = next(n for n in row["stages"] if row["stages"][n]["status"] == "failed") \
-            if any(row["stages"][n]["status"] == "failed" for n in failed) else failed[0]
-        cell = row["stages"][first]
-        row["cause"] = f"{first}: " + (cell.get("error") or cell.get("reason") or cell["status"])
-        if cell.get("first_diverging_op"):
-            d = cell["first_diverging_op"]
-            row["cause"] += f"; first diverging op: {_describe_op(d)}"
-        row["fix"] = OPEN_ISSUES.get((entry.name, first)) or OPEN_ISSUES.get(("*", first), "")
+    row.update(row_status(row["stages"], report["status"]))
+    row["fix"] = _fix(row)
     if not args.keep_artifacts and row["status"] == "passed":  # a failure's files are kept for a look
         _drop_artifacts(report_path.parent)
     return row
+
+
+def _said(log: Path) -> str:
+    """The converter's own error line from its output (`error: ...`), else the output's last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] \
+        if log.is_file() else []
+    said = next((line for line in reversed(lines) if line.startswith(("error:", "FAILED:"))), lines[-1] if lines else "")
+    return said[:300]
+
+
+def row_status(stages: dict[str, dict], report_status: str) -> dict:
+    """A row passes only if every stage passed. Otherwise its cause is the first stage that failed (the stages
+    after it were skipped because of it), or the first that did not pass (e.g. a degenerate reference)."""
+    bad = [name for name, c in stages.items() if c["status"] != "passed"]
+    if not bad:
+        return {"status": "passed" if report_status == "passed" else report_status, "cause": ""}
+    failed = [name for name in bad if stages[name]["status"] == "failed"]
+    first = (failed or bad)[0]
+    cell = stages[first]
+    cause = f"{first}: " + (cell.get("error") or cell.get("reason") or cell["status"])
+    if cell.get("first_diverging_op"):
+        cause += f"; first diverging op: {_describe_op(cell['first_diverging_op'])}"
+    return {"status": "failed" if failed else cell["status"], "cause": cause}
+
+
+def _fix(row: dict) -> str:
+    if row["status"] in ("passed", "not run"):
+        return ""
+    first = row["cause"].split(":", 1)[0]
+    return OPEN_ISSUES.get((row["model"], first)) or OPEN_ISSUES.get(("*", first), "")
 
 
 def _watch(proc: subprocess.Popen, timeout: float, max_rss: float) -> tuple[str, float]:
@@ -256,7 +460,7 @@ def _watch(proc: subprocess.Popen, timeout: float, max_rss: float) -> tuple[str,
         peak = max(peak, rss)
         why = ""
         if rss > max_rss:
-            why = f"killed: memory above {max_rss / 1e9:.0f} GB"
+            why = f"killed: memory above {max_rss / 1e9:g} GB"
         elif time.monotonic() > deadline:
             why = f"killed: over the {timeout:.0f} s time limit"
         if why:
@@ -308,7 +512,7 @@ def _cell(cell: dict | None) -> str:
     if cell is None:
         return ""
     status = cell["status"]
-    mark = {"passed": "ok", "failed": "**FAIL**", "skipped": "skip"}.get(status, status)
+    mark = {"passed": "ok", "failed": "**FAIL**", "skipped": "skip"}.get(status, f"**{status}**")
     parts = [mark]
     if cell.get("max_rel_err") is not None:
         parts.append(f"{cell['max_rel_err']:.1e}")
@@ -319,58 +523,146 @@ def _cell(cell: dict | None) -> str:
     return " · ".join(parts)
 
 
-def render_markdown(doc: dict) -> str:
-    models = doc["models"]
-    passed = [m for m in models if m["status"] == "passed"]
-    last = doc["runs"][-1]
-    lines = [
-        "# Model zoo",
-        "",
-        f"**{len(passed)}/{len(models)} architectures pass every stage** (parity against PyTorch within the "
-        "fp32/fp16 tolerances in every runtime).",
-        "",
-        f"- Updated: {doc['updated']}; machine: {doc['machine']}",
-        "- Runs that produced these rows (a later `--only` run replaces those models' rows):",
-        *[f"  - {r['date']}: `{r['command']}`: {', '.join(r['models'])}" for r in doc["runs"] if r["models"]],
-        f"- Versions: {', '.join(f'{k} {v}' for k, v in doc.get('versions', {}).items())}",
-        "- Random weights (`torch.manual_seed(0)` before each builder), one seeded random input case "
-        "(`--cases 1 --seed 0`): images are standard-normal, the scale of ImageNet-normalised pixels; token "
-        "ids are uniform in [0, vocab). Each model runs in its own process with a time and memory limit.",
-        "- Builders: `scripts/zoo_models.py`; each row's own command is in `docs/zoo.json` (`command`). CI runs a "
-        "fast subset (text_decoder, seq2seq_transformer, squeezenet1_1; about 3 minutes): "
-        "`.venv/bin/python -m pytest tests/test_zoo.py`.",
-        "- A saved_model parity failure names the first diverging ONNX op (converter/diverge.py): both sides run "
-        "with every intermediate tensor exposed and the first op past the tolerance, in graph order, is named.",
-        "- A cell: status · max error relative to max |PyTorch output| · seconds for that stage (conversion "
-        "and run) · artifact size. Tolerances: fp32 1e-4, fp16 1e-2 (relative).",
-        "",
-        "| model | family | input | result | " + " | ".join(STAGES) + " | total s | peak RSS GB |",
-        "|---|---|---|---|" + "---|" * len(STAGES) + "---|---|",
-    ]
-    for m in models:
+SUITE_ORDER = ("zoo", "hf", "timm")
+
+
+def _short(text: str, limit: int = 600) -> str:
+    """A cause as long as a page (every node an audit rejected) is cut in the table; zoo.json keeps it whole."""
+    return text if len(text) <= limit else text[:limit].rstrip() + f" ... ({len(text) - limit} more characters " \
+        "in docs/zoo.json)"
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def headline(section: dict) -> str:
+    """Passes counted against the suite's whole list of builders, whatever rows there are."""
+    rows = section["rows"]
+    passed = sum(r["status"] == "passed" for r in rows)
+    others: dict[str, int] = {}
+    for r in rows:
+        if r["status"] != "passed":
+            others[r["status"]] = others.get(r["status"], 0) + 1
+    rest = ", ".join(f"{n} {status}" for status, n in others.items())
+    return f"**{passed}/{len(section['builders'])} pass every stage**" + (f" ({rest})" if rest else "")
+
+
+def _commit(run: dict) -> str:
+    if not run.get("commit"):
+        return "commit not recorded"
+    text = f"commit {run['commit'][:10]}"
+    if run.get("dirty"):
+        changed = run.get("changed") or []
+        text += f", **dirty** ({', '.join(changed[:8])}{', ...' if len(changed) > 8 else ''})"
+    return text
+
+
+def _provenance(section: dict) -> list[str]:
+    """Warnings about rows that do not all come from one clean run at one commit."""
+    rows = [r for r in section["rows"] if r["status"] != "not run"]
+    runs = {r["id"]: r for r in section["runs"]}
+    used = [runs[i] for i in sorted({r["run"] for r in rows if r.get("run") in runs})]
+    notes = []
+    commits = {run.get("commit") for run in used}
+    if commits == {None} and used:
+        notes.append(f"the rows come from {len(used)} run(s), none of which recorded its commit")
+    elif len(commits) > 1:
+        notes.append(f"the rows come from {len(used)} runs at {len(commits - {None})} commits"
+                     + (" and runs that recorded none" if None in commits else ""))
+    if any(run.get("dirty") for run in used):
+        notes.append("some rows come from a tree with uncommitted changes")
+    single = [r["model"] for r in rows if "--cases 1 " in r.get("command", "") + " "]
+    if single:
+        notes.append(f"{len(single)} rows ran with one input case (`--cases 1`, before runs used {CASES}); "
+                     "a reference that does not vary with the input could not be seen there")
+    return notes
+
+
+def render_suite(section: dict) -> list[str]:
+    rows = section["rows"]
+    runs = {r["id"]: r for r in section["runs"]}
+    lines = [f"## {section['title']}", "", f"{headline(section)}; {len(section['builders'])} builders in the list.",
+             ""]
+    if section.get("about"):
+        lines += [section["about"], ""]
+    lines.append("Runs that produced these rows (a later `--only` run replaces those models' rows):")
+    for run in section["runs"]:
+        mine = [r["model"] for r in rows if r.get("run") == run["id"]]
+        if mine:
+            lines.append(f"- run {run['id']}, {run['date']}, {_commit(run)}: `{run['argv']}`: {', '.join(mine)}")
+    lines += [f"- **note**: {note}" for note in _provenance(section)]
+    lines.append("")
+    if section.get("draw"):
+        draw = section["draw"]
+        lines += ["How the sample was drawn: `timm.list_models()` shuffled with `random.Random(seed)`, then taken "
+                  "in that order, skipping only by these rules, until the sample was full (`scripts/zoo_sample.py:"
+                  "draw_timm`; `python scripts/zoo.py " + shlex.join(section.get("options", [])) + " --list` "
+                  "repeats it without converting anything).", "", _draw_text(draw), ""]
+        for rule in draw["rules"]:
+            if rule["skipped"]:
+                lines.append(f"- skipped by `{rule['name']}`: {', '.join(rule['skipped'])}")
+        lines.append("")
+    lines += ["| model | family | input | result | " + " | ".join(STAGES) + " | total s | peak RSS GB | limit GB | run |",
+              "|---|---|---|---|" + "---|" * len(STAGES) + "---|---|---|---|"]
+    for m in rows:
         result = "**pass**" if m["status"] == "passed" else f"**{m['status'].upper()}**"
+        limit = (m.get("limits") or {}).get("max_rss_gb")
         lines.append(f"| {m['model']} | {m['family']} | {m['inputs']} | {result} | "
                      + " | ".join(_cell(m["stages"].get(s)) for s in STAGES)
-                     + f" | {m['seconds']:.0f} | {m['peak_rss_gb']:.1f} |")
-    lines += ["", "## Notes on inputs and adapters", ""]
-    lines += [f"- **{m['model']}**: {m['note']}" for m in models if m["note"]]
-    failures = [m for m in models if m["status"] != "passed"]
-    lines += ["", "## Failures", ""]
+                     + f" | {_num(m['seconds'], '.0f')} | {_num(m['peak_rss_gb'], '.1f')} | {_num(limit, 'g')}"
+                     + f" | {m.get('run') or ''} |")
+    noted = [m for m in rows if m["note"]]
+    if noted:
+        lines += ["", "Notes on inputs and adapters:", ""]
+        lines += [f"- **{m['model']}**: {m['note']}" for m in noted]
+    lines += ["", "Failures (each row's exact commands, with the limits it ran under, are `zoo_command` and "
+              "`command` in docs/zoo.json):", ""]
+    failures = [m for m in rows if m["status"] != "passed"]
     if not failures:
         lines.append("None.")
     for m in failures:
-        lines.append(f"- **{m['model']}**: {m['cause']}")
+        lines.append(f"- **{m['model']}**: {_short(m['cause'])}")
         for name in STAGES:
             cell = m["stages"].get(name)
             if cell and cell["status"] == "failed" and not m["cause"].startswith(f"{name}:"):
                 extra = f"; first diverging op: {_describe_op(cell['first_diverging_op'])}" \
                     if cell.get("first_diverging_op") else ""
                 lines.append(f"  - also {name}: {cell.get('error', '')}{extra}")
-        first = m["cause"].split(":", 1)[0]
-        fix = m.get("fix") or OPEN_ISSUES.get((m["model"], first)) or OPEN_ISSUES.get(("*", first))
+        if m.get("zoo_command"):
+            lines.append(f"  - re-run: `{m['zoo_command']}`")
+        fix = m.get("fix") or _fix(m)
         if fix:
             lines.append(f"  - what would fix it: {fix}")
-    lines += ["", "## Failures found by the zoo and fixed in the pipeline", "",
+    return lines + [""]
+
+
+def render_markdown(doc: dict) -> str:
+    suites = [doc["suites"][k] for k in SUITE_ORDER if k in doc["suites"]]
+    lines = ["# Model zoo", ""]
+    lines += [f"- {s['title']}: {headline(s)}" for s in suites]
+    lines += [
+        "",
+        f"- Updated: {doc.get('updated')}; machine: {doc.get('machine')}",
+        f"- Versions: {', '.join(f'{k} {v}' for k, v in doc.get('versions', {}).items())}",
+        f"- Random weights (`torch.manual_seed(0)` before each builder), {CASES} seeded random input cases "
+        f"(`--cases {CASES} --seed 0`): images are standard-normal, the scale of ImageNet-normalised pixels; token "
+        "ids are uniform in [0, vocab). Each model runs in its own process with a time and memory limit; the "
+        "limit a row ran under is in its table row and in its command (`zoo_command` in `docs/zoo.json`). "
+        "Nothing is downloaded (HF_HUB_OFFLINE=1).",
+        "- A headline counts the builders that pass every stage against the suite's whole list: a builder that "
+        "did not run, crashed or was killed counts as not passing.",
+        f"- CI runs a fast subset ({', '.join(CI_SUBSET)}) through the same command line: "
+        "`.venv/bin/python -m pytest tests/test_zoo.py`.",
+        "- A saved_model parity failure names the first diverging ONNX op (converter/diverge.py): both sides run "
+        "with every intermediate tensor exposed and the first op past the tolerance, in graph order, is named.",
+        "- A cell: status · max error relative to max |PyTorch output| · seconds for that stage (conversion "
+        "and run) · artifact size. Tolerances: fp32 1e-4, fp16 1e-2 (relative).",
+        "",
+    ]
+    for section in suites:
+        lines += render_suite(section)
+    lines += ["## Failures found by the zoo and fixed in the pipeline", "",
               "Rows above from runs before a fix still show the failure until the next run.", ""]
     lines += [f"- **{models}**: {failure}. Fix: {fix}." for models, failure, fix in FIXED]
     return "\n".join(lines) + "\n"
