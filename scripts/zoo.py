@@ -646,7 +646,7 @@ def render_markdown(doc: dict) -> str:
         f"- Updated: {doc.get('updated')}; machine: {doc.get('machine')}",
         f"- Versions: {', '.join(f'{k} {v}' for k, v in doc.get('versions', {}).items())}",
         f"- Random weights (`torch.manual_seed(0)` before each builder), {CASES} seeded random input cases "
-        f"(`--cases {CASES} --seed 0`): images are standard-normal, the scale of ImageNet-normalised pixels; token "
+        f"(`--cases {CASES} --seed 0`; each row's command says what it ran with): images are standard-normal, the scale of ImageNet-normalised pixels; token "
         "ids are uniform in [0, vocab). Each model runs in its own process with a time and memory limit; the "
         "limit a row ran under is in its table row and in its command (`zoo_command` in `docs/zoo.json`). "
         "Nothing is downloaded (HF_HUB_OFFLINE=1).",
