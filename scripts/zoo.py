@@ -616,7 +616,7 @@ def render_suite(section: dict) -> list[str]:
     if noted:
         lines += ["", "Notes on inputs and adapters:", ""]
         lines += [f"- **{m['model']}**: {m['note']}" for m in noted]
-    lines += ["", "Failures (each row's exact commands, with the limits it ran under, are `zoo_command` and "
+    lines += ["", "Rows that do not pass (each row's exact commands, with the limits it ran under, are `zoo_command` and "
               "`command` in docs/zoo.json):", ""]
     failures = [m for m in rows if m["status"] != "passed"]
     if not failures:
@@ -642,6 +642,10 @@ def render_markdown(doc: dict) -> str:
     lines = ["# Model zoo", ""]
     lines += [f"- {s['title']}: {headline(s)}" for s in suites]
     lines += [
+        "",
+        "Run: `.venv/bin/python scripts/zoo.py` (the zoo), `... --sample hf` (the transformers families), "
+        "`... --sample timm:40 --seed 0` (a random timm sample; add `--list` to see the draw without converting), "
+        "`... --only NAME` to re-run rows.",
         "",
         f"- Updated: {doc.get('updated')}; machine: {doc.get('machine')}",
         f"- Versions: {', '.join(f'{k} {v}' for k, v in doc.get('versions', {}).items())}",
