@@ -135,6 +135,16 @@ def test_tensor_biases_are_split_back_and_per_channel_ones_stay_fused(tmp_path):
     assert nodes["ok"]["op"] == "_FusedConv2D"
 
 
+def test_an_op_without_bias_keeps_noop_and_loses_the_activation(tmp_path):
+    model = {"modelTopology": {"node": [{"name": "dw", "op": "FusedDepthwiseConv2dNative", "input": ["x", "w"],
+                                         "attr": {"fused_ops": _ops("NoOp", "Tanh"), "T": {"type": "DT_FLOAT"}}}]},
+             "weightsManifest": [{"weights": [{"name": "w", "shape": [1, 1, 4, 1]}]}]}
+    assert [r.what for r in make_runnable(model, tmp_path)] == ["activation tanh"]
+    nodes = {n["name"]: n for n in model["modelTopology"]["node"]}
+    assert nodes["dw/unfused_op"]["attr"]["fused_ops"] == _ops("NoOp")
+    assert nodes["dw"] == {"name": "dw", "op": "Tanh", "input": ["dw/unfused_op"], "attr": {"T": {"type": "DT_FLOAT"}}}
+
+
 def test_host_ops_and_unknown_fusions_are_one_error_each(tmp_path):
     host = {"modelTopology": {"node": [{"name": "ln", "op": "_MklLayerNorm", "input": [], "attr": {}},
                                        {"name": "ln2", "op": "_MklFusedMish", "input": [], "attr": {}}]},
@@ -146,12 +156,15 @@ def test_host_ops_and_unknown_fusions_are_one_error_each(tmp_path):
 
     unknown = {"modelTopology": {"node": [
         {"name": f"n{i}", "op": "_FusedMatMul", "input": ["a", "w", "b"], "attr": {"fused_ops": _ops("BiasAdd", act)}}
-        for i, act in enumerate(["Softsign", "Relu", "FancyAct"])]},
+        for i, act in enumerate(["Softsign", "Relu", "FancyAct"])] + [
+        {"name": "nobias", "op": "FusedDepthwiseConv2dNative", "input": ["a", "w"], "attr": {"fused_ops": _ops("NoOp", "Relu")}},
+        {"name": "bn", "op": "_FusedConv2D", "input": ["a", "w"], "attr": {"fused_ops": _ops("FusedBatchNorm", "Relu")}}]},
         "weightsManifest": [{"weights": [{"name": "b", "shape": [4]}]}]}
     with pytest.raises(ConversionError) as caught:
         make_runnable(unknown, tmp_path)
     message = caught.value.message
     assert "n0: activation softsign" in message and "n2: activation fancyact" in message and "n1" not in message
+    assert "_FusedConv2D bn with fused_ops ['FusedBatchNorm', 'Relu']" in message and "nobias" not in message
     assert "wasm, webgl, webgpu, cpu" in message
 
 

@@ -179,7 +179,7 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
         fused = _strings(node["attr"].get("fused_ops", {}))
         extra, activation = (fused + ["", ""])[:2]
         activation = activation.lower()
-        if extra not in ("BiasAdd", "") or len(fused) > 2:
+        if extra not in ("BiasAdd", "NoOp") or len(fused) > 2:
             impossible.append(f"{op} {name} with fused_ops {fused}")
             continue
         lacking = [b for b in backends if activation and activation not in table[b]["fused"][FUSED[op]]]
@@ -192,7 +192,7 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
         if activation not in ACTIVATIONS and activation:
             impossible.append(f"{op} {name}: activation {activation} (lacking in {', '.join(lacking)})")
             continue
-        rewrites += _unfuse(graph, node, activation, bias_rank, lacking, list(backends))
+        rewrites += _unfuse(graph, node, extra, activation, bias_rank, lacking, list(backends))
     if impossible:
         raise ConversionError("TF.js backends cannot run these fused ops and no rewrite is known: "
                               + "; ".join(impossible), stage="tfjs",
@@ -202,13 +202,13 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
     return rewrites
 
 
-def _unfuse(graph: _Graph, node: dict, activation: str, bias_rank: int, lacking: list[str],
+def _unfuse(graph: _Graph, node: dict, extra: str, activation: str, bias_rank: int, lacking: list[str],
             backends: list[str]) -> list[Rewrite]:
     op, name, dtype = node["op"], node["name"], node["attr"].get("T", {"type": "DT_FLOAT"})
     fused_attrs = dict(node["attr"])
     out, done = f"{name}/unfused_op", []
-    if bias_rank == 1:  # keep the per-channel bias fused: every backend takes it
-        node["attr"]["fused_ops"] = {"list": {"s": [base64.b64encode(b"BiasAdd").decode()]}}
+    if bias_rank == 1:  # keep the per-channel bias (or NoOp, no bias) fused: every backend takes it
+        node["attr"]["fused_ops"] = {"list": {"s": [base64.b64encode(extra.encode()).decode()]}}
         node["name"] = out
     else:
         bias = node["input"][2]
