@@ -413,7 +413,8 @@ def _said(log: Path) -> str:
     """The converter's own error line from its output (`error: ...`), else the output's last line."""
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] \
         if log.is_file() else []
-    said = next((line for line in reversed(lines) if line.startswith(("error:", "FAILED:"))), lines[-1] if lines else "")
+    errors = [line for line in lines if line.startswith(("error:", "FAILED:"))]
+    said = (errors or lines or [""])[-1]
     return said[:300]
 
 
@@ -603,7 +604,8 @@ def render_suite(section: dict) -> list[str]:
             if rule["skipped"]:
                 lines.append(f"- skipped by `{rule['name']}`: {', '.join(rule['skipped'])}")
         lines.append("")
-    lines += ["| model | family | input | result | " + " | ".join(STAGES) + " | total s | peak RSS GB | limit GB | run |",
+    lines += ["| model | family | input | result | " + " | ".join(STAGES)
+              + " | total s | peak RSS GB | limit GB | run |",
               "|---|---|---|---|" + "---|" * len(STAGES) + "---|---|---|---|"]
     for m in rows:
         result = "**pass**" if m["status"] == "passed" else f"**{m['status'].upper()}**"
@@ -616,8 +618,8 @@ def render_suite(section: dict) -> list[str]:
     if noted:
         lines += ["", "Notes on inputs and adapters:", ""]
         lines += [f"- **{m['model']}**: {m['note']}" for m in noted]
-    lines += ["", "Rows that do not pass (each row's exact commands, with the limits it ran under, are `zoo_command` and "
-              "`command` in docs/zoo.json):", ""]
+    lines += ["", "Rows that do not pass (each row's exact commands, with the limits it ran under, are "
+              "`zoo_command` and `command` in docs/zoo.json):", ""]
     failures = [m for m in rows if m["status"] != "passed"]
     if not failures:
         lines.append("None.")
@@ -650,10 +652,10 @@ def render_markdown(doc: dict) -> str:
         f"- Updated: {doc.get('updated')}; machine: {doc.get('machine')}",
         f"- Versions: {', '.join(f'{k} {v}' for k, v in doc.get('versions', {}).items())}",
         f"- Random weights (`torch.manual_seed(0)` before each builder), {CASES} seeded random input cases "
-        f"(`--cases {CASES} --seed 0`; each row's command says what it ran with): images are standard-normal, the scale of ImageNet-normalised pixels; token "
-        "ids are uniform in [0, vocab). Each model runs in its own process with a time and memory limit; the "
-        "limit a row ran under is in its table row and in its command (`zoo_command` in `docs/zoo.json`). "
-        "Nothing is downloaded (HF_HUB_OFFLINE=1).",
+        f"(`--cases {CASES} --seed 0`; each row's command says what it ran with): images are standard-normal, "
+        "the scale of ImageNet-normalised pixels; token ids are uniform in [0, vocab). Each model runs in its own "
+        "process with a time and memory limit; the limit a row ran under is in its table row and in its command "
+        "(`zoo_command` in `docs/zoo.json`). Nothing is downloaded (HF_HUB_OFFLINE=1).",
         "- A headline counts the builders that pass every stage against the suite's whole list: a builder that "
         "did not run, crashed or was killed counts as not passing.",
         f"- CI runs a fast subset ({', '.join(CI_SUBSET)}) through the same command line: "

@@ -229,7 +229,8 @@ def timm_entry(f: TimmFacts) -> SampleEntry:
     _, h, w = f.input_size
     return SampleEntry(TIMM_PREFIX + f.arch, ((1, 3, h, w),), family="timm",
                        note=f"timm `{f.arch}`, {f.params / 1e6:.1f} M parameters, default input "
-                            f"{h}x{w}" + (" (fixed)" if f.fixed_input_size else "") + (f"; {LIVE_BN}" if f.batchnorm else ""))
+                            f"{h}x{w}" + (" (fixed)" if f.fixed_input_size else "")
+                            + (f"; {LIVE_BN}" if f.batchnorm else ""))
 
 
 # --- Hugging Face transformers ------------------------------------------------------------------------------
