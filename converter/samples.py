@@ -253,20 +253,33 @@ def _expects(layer) -> str:
 
 
 def flatten_outputs(result) -> dict:
-    """A tensor, a tuple/list or a dict of tensors -> {name: tensor}, in a stable order."""
+    """A tensor, or tuples, lists and dicts of tensors nested to any depth (Hugging Face's ModelOutput is a
+    dict; CLIP's holds two more) -> {name: tensor}, in torch.export's flattening order: depth first, dict
+    entries in order, None left out. Nested names join their keys with '_' (`text_model_output_pooler_output`)."""
     import torch
 
     if isinstance(result, torch.Tensor):
         return {"output": result}
     if not isinstance(result, (dict, list, tuple)):
         raise UsageError(f"forward returned a {type(result).__name__}, not a tensor", stage="pytorch",
-                              hint="return a tensor, or a tuple, list or dict of tensors")
-    items = list(result.items()) if isinstance(result, dict) else [(f"output_{i}", r) for i, r in enumerate(result)]
-    flat = {}
-    for key, value in items:
-        if not isinstance(value, torch.Tensor):
-            raise UsageError(
-                f"output {key!r} is a {type(value).__name__}, not a tensor", stage="pytorch", hint="return tensors only"
-            )
-        flat[str(key)] = value
+                         hint="return a tensor, or a tuple, list or dict of tensors")
+    flat: dict = {}
+
+    def walk(value, key: str) -> None:
+        if value is None:
+            return
+        if isinstance(value, torch.Tensor):
+            if key in flat:
+                raise UsageError(f"two outputs are both named {key!r} once flattened", stage="pytorch",
+                                 hint="rename one of the dict keys")
+            flat[key] = value
+            return
+        if not isinstance(value, (dict, list, tuple)):
+            raise UsageError(f"output {key!r} is a {type(value).__name__}, not a tensor", stage="pytorch",
+                             hint="return tensors, or tuples, lists and dicts of them")
+        items = value.items() if isinstance(value, dict) else ((f"output_{i}", v) for i, v in enumerate(value))
+        for child, item in items:
+            walk(item, f"{key}_{child}" if key else str(child))
+
+    walk(result, "")
     return flat

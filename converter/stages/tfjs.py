@@ -41,10 +41,21 @@ class TfjsStage(Stage):
         signature = model_json["signature"]
 
         # The graph model feeds and fetches node names ("x:0", "Identity:0"); map them to PyTorch's names.
-        # tensorflowjs keys a signature's entries by the input's name, or by its tensor name ("x:0") when
-        # the model has several inputs.
+        # tensorflowjs keys a signature's entries by the tensor's name, but only where it could match the
+        # frozen graph's tensor with the SavedModel's; the others it keys by the tensor name ("x:0",
+        # "Identity_7:0"). The function's outputs are a dict, which TensorFlow flattens in sorted key order
+        # and names Identity, Identity_1, ... in that order.
+        order = sorted(b.name for b in source.outputs)
+
         def rename(b: Binding, side: str) -> Binding:
-            entry = signature[side].get(b.name) or signature[side][f"{b.name}:0"]
+            entry = signature[side].get(b.name) or signature[side].get(f"{b.name}:0")
+            if entry is None and side == "outputs":
+                k = order.index(b.name)
+                entry = signature[side].get(f"Identity{f'_{k}' if k else ''}:0")
+            dims = [int(d.get("size", -1)) for d in (entry or {}).get("tensorShape", {}).get("dim", [])]
+            if entry is None or any(d not in (-1, s) for d, s in zip(dims, b.shape)) or len(dims) != len(b.shape):
+                raise ConversionError(f"cannot tell which TF.js {side[:-1]} is {b.name!r} {list(b.shape)}: "
+                                      f"{sorted(signature[side])}", stage=self.name, hint="report the model")
             return Binding(b.name, entry["name"], list(b.shape), b.layout, list(b.perm))
 
         inputs = [rename(b, "inputs") for b in source.inputs]

@@ -37,6 +37,30 @@ def _run_module(ctx: Context, module, cases: list[Arrays]) -> list[Arrays]:
     return results
 
 
+def _trace(module, example: tuple):
+    import torch
+
+    with torch.no_grad():
+        # strict=False lets dict outputs through (segmentation models return {"out": ...}).
+        # check_trace re-runs the model to compare; the parity check does that properly.
+        return torch.jit.trace(module, example, strict=False, check_trace=False)
+
+
+def _trace_flat(module, example: tuple):
+    """`module` traced through a wrapper that returns its outputs as one flat dict (flatten_outputs)."""
+    import torch
+
+    class FlatOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args):
+            return flatten_outputs(self.module(*args))
+
+    return _trace(FlatOutputs(), example)
+
+
 class TorchScriptStage(Stage):
     name = "torchscript"
     after = "pytorch"
@@ -47,16 +71,21 @@ class TorchScriptStage(Stage):
         module = ctx.model.module
         notes = []
         if not isinstance(module, torch.jit.ScriptModule):
+            example = tuple(_torch_inputs(ctx, ctx.cases.inputs[0]))
             try:
-                with torch.no_grad():
-                    # strict=False lets dict outputs through (segmentation models return {"out": ...}).
-                    # check_trace re-runs the model to compare; the parity check below does that properly.
-                    module = torch.jit.trace(module, tuple(_torch_inputs(ctx, ctx.cases.inputs[0])), strict=False,
-                                             check_trace=False)
-            except Exception as exc:
-                raise ConversionError(f"torch.jit.trace failed: {first_line(exc)}", stage=self.name,
-                                      hint="make forward traceable (no data-dependent Python control flow)") from exc
-            notes.append("captured with torch.jit.trace on the first input case")
+                module = _trace(module, example)
+                notes.append("captured with torch.jit.trace on the first input case")
+            except Exception as first:
+                # The tracer takes tensors, tuples, lists and flat dicts; not nested or dataclass outputs
+                # (Hugging Face's CLIPOutput holds two more ModelOutputs). The same tensors as one flat dict,
+                # under the names every other artifact uses, trace.
+                try:
+                    module = _trace_flat(module, example)
+                except Exception as exc:
+                    raise ConversionError(f"torch.jit.trace failed: {first_line(first)}", stage=self.name,
+                                          hint="make forward traceable (no data-dependent Python control flow)") from exc
+                notes.append("captured with torch.jit.trace on the first input case, through a wrapper that "
+                             f"returns the outputs as one flat dict ({first_line(first)[:80]})")
         ctx.shared["traced"] = module
         path = ctx.work / "model.pt"
         # Serialised in memory and written by Python: torch's own file writer aborts the whole process

@@ -128,6 +128,17 @@ class Resizes(nn.Module):
         return pooled, odd, cubic
 
 
+class NestedOutputs(nn.Module):
+    """Outputs nested as Hugging Face's CLIPOutput nests them: a dict holding a dict and a tuple with a None."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 4), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor):
+        return {"scores": self.a(x), "inner": {"features": self.b(x), "pair": (self.a(x).tanh(), None)}}
+
+
 def seeded(cls):
     def build():
         torch.manual_seed(0)
@@ -145,6 +156,7 @@ conv_bn_hardswish = seeded(ConvBnHardswish)
 two_input_tanh = seeded(TwoInputTanh)
 l2_normalized = seeded(L2Normalized)
 resizes = seeded(Resizes)
+nested_outputs = seeded(NestedOutputs)
 
 
 def mobilenet_v2():
