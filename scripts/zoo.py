@@ -51,7 +51,7 @@ MAX_RSS_GB: dict[str, float] = {
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 OUTPUTS = ("docs/zoo.md", "docs/zoo.json")  # written by the run itself: not what makes a tree dirty
 # What tests/test_zoo.py converts in CI, through the same command line (each well under a minute here).
-CI_SUBSET = ("text_decoder", "seq2seq_transformer", "squeezenet1_1", "hf_bert", "timm__test_convnext2")
+CI_SUBSET = ("text_decoder", "seq2seq_transformer", "squeezenet1_1", "hf_bert", "hf_t5", "timm__test_convnext2")
 
 STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs")
 
