@@ -262,7 +262,8 @@ def _unverified(results: list[StageResult], stages: int) -> list[str]:
             where.setdefault(f"{o.name}: {o.degenerate_reason}", []).append(result.name)
     lines = [f"parity UNVERIFIED in {len(results)} of {stages} stages: no artifact differs from PyTorch beyond its "
              "tolerance, but on these outputs the check could not have failed:"]
-    lines += [f"  {why} ({'every stage' if len(names) == stages else ', '.join(names)})" for why, names in where.items()]
+    for why, names in where.items():
+        lines.append(f"  {why} ({'every stage' if len(names) == stages else ', '.join(names)})")
     lines.append("  try: real inputs with --sample-input or --eval-data, more --cases, or a model initialisation "
                  "that keeps its activations alive")
     return lines

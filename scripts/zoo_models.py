@@ -4,6 +4,10 @@ arguments, so the CLI can use them directly: `python -m converter convert script
 `ZOO` lists every entry with the inputs it is converted with (scripts/zoo.py runs them). Images are
 standard-normal, the scale of ImageNet-normalised pixels; token inputs are integers in [0, int_high).
 Large models use a smaller image than they were trained on where the architecture allows it: `note` says so.
+
+Random weights must still give an output that depends on the input, or parity cannot fail whatever the artifact
+computes (converter/parity.py, "degenerate"). The convolutional builders are brought to life on a seeded random
+batch (`_alive`), and their notes say so; the transformers need nothing.
 """
 
 from __future__ import annotations
@@ -53,28 +57,117 @@ def _torchvision(name: str, **kwargs):
     return _no_zero_weights(getattr(torchvision.models, name)(weights=None, **kwargs))
 
 
+# Fresh BatchNorm layers hold mean 0 and variance 1, so in eval mode they normalise nothing, and the activations of
+# a random CNN die or blow up layer by layer: googlenet's N(0, 0.01) convolutions leave only the classifier's bias
+# (relative spread of the output over two inputs 1.8e-12), mobilenet's depthwise convolutions shrink it to 1e-9,
+# inception_v3's grow it to 1e11; and global pooling of what is left averages the input away. Statistics measured
+# on a random batch are what training would leave there, and exercise the converters' BatchNorm folding too.
+#
+# Measured exactly, though, they make a random deep CNN chaotic: it amplifies any small change of its weights, so
+# that rounding them to fp16 (in PyTorch alone, no converter involved) moves resnet50's output by 2.4% of its
+# scale and fcn_resnet50's by 14%, beyond the fp16 tolerance (1e-2), where no trained network goes. Taking the
+# variances a little wider than measured (x DAMPING^2) calms that while the output still follows the input. Each
+# value is the one of 1, 1.03, 1.05, 1.08, 1.1, 1.15 with the widest margin on both sides, over the zoo's own two
+# inputs (PyTorch only): relative spread / (10 x 1e-2), and 1e-2 / fp16-rounding error. Margins: 1.5 (regnet_x)
+# to 7.8 (lraspp); the builders not named here have theirs at 1.
+DAMPING = {
+    "resnet50": 1.08, "resnext50_32x4d": 1.08, "wide_resnet50_2": 1.08, "mobilenet_v2": 1.05, "regnet_y_400mf": 1.05,
+    "regnet_x_400mf": 1.05, "densenet121": 1.03, "googlenet": 1.05, "inception_v3": 1.15, "mnasnet0_5": 1.03,
+    "shufflenet_v2_x0_5": 1.03, "lraspp_mobilenet_v3_large": 1.08, "deeplabv3_mobilenet_v3_large": 1.03,
+    "fcn_resnet50": 1.15, "ssdlite320_mobilenet_v3_large": 1.15,
+}
+# Without BatchNorm, the same with each conv and linear layer: scaled to a unit-variance output with half of its
+# mean removed (all of it is as chaotic: squeezenet's fp16-rounding error 1.2%; none leaves the input averaged
+# away: relative spread 0.05).
+CENTRE = 0.5
+
+
+def _live_note(name: str, *more: str) -> str:
+    """The zoo table's note for a builder brought to life by `_alive`, then `more`."""
+    damping = DAMPING.get(name, 1.0)
+    live = "BatchNorm statistics from a seeded random batch" + (f" (variances x{damping:g}^2)" if damping != 1 else "")
+    return "; ".join((live, *more))
+
+
+LIVE_LAYERS = f"each conv/linear layer scaled to unit variance with {CENTRE:.0%} of its mean removed, on a seeded " \
+              "random batch"
+
+
+def _alive(model: nn.Module, name: str, layers: list[nn.Module] | None = None, centre: float = CENTRE) -> nn.Module:
+    """`model` in eval mode, with BatchNorm statistics measured on a seeded standard-normal batch of the zoo entry's
+    input shape (variances x DAMPING^2); then each of `layers` (without BatchNorm: every conv and linear layer)
+    scaled to a unit-variance output with `centre` of its mean removed, on the same batch."""
+    shape = next(e.shapes[0] for e in ZOO if e.name == name)
+    batch = torch.randn((8, *shape[1:]), generator=torch.Generator().manual_seed(SEED))
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if layers is None and not norms:
+        layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    model.eval()
+    with torch.no_grad():
+        if norms:
+            for norm in norms:
+                norm.reset_running_stats()
+                norm.momentum = None  # one batch: its statistics exactly
+                norm.train()  # only the norms: dropout and stochastic depth stay off
+            model(batch)
+            model.eval()
+            for norm in norms:
+                norm.running_var.mul_(DAMPING.get(name, 1.0) ** 2)
+        # A second pass, after the norms are final: each layer is measured on what it will see.
+        hooks = [layer.register_forward_hook(_unit_output(centre)) for layer in layers or []]
+        try:
+            if hooks:
+                model(batch)
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return model
+
+
+def _unit_output(centre: float):
+    """A forward hook that rescales its layer to a unit-variance output per channel with `centre` of the mean
+    removed, and passes that output on, so that the next layer is measured on what it will see."""
+
+    def hook(layer: nn.Module, args, out: torch.Tensor) -> torch.Tensor:
+        channel = 1 if isinstance(layer, nn.Conv2d) else out.dim() - 1
+        dims = [d for d in range(out.dim()) if d != channel]
+        mean = out.mean(dims) * centre if layer.bias is not None else torch.zeros(out.shape[channel])
+        std = out.std(dims).clamp(min=1e-12)
+        layer.weight.div_(std.view(-1, *[1] * (layer.weight.dim() - 1)))
+        if layer.bias is not None:
+            layer.bias.copy_((layer.bias - mean) / std)
+        per_channel = (-1, *[1] * (out.dim() - channel - 1))
+        return (out - mean.view(per_channel)) / std.view(per_channel)
+
+    return hook
+
+
+def _cnn(name: str, **kwargs) -> nn.Module:
+    return _alive(_torchvision(name, **kwargs), name)
+
+
 # --- classification -------------------------------------------------------------------------------------
 
-def resnet18(): return _torchvision("resnet18")
-def resnet50(): return _torchvision("resnet50")
-def resnext50_32x4d(): return _torchvision("resnext50_32x4d")
-def wide_resnet50_2(): return _torchvision("wide_resnet50_2")
-def mobilenet_v2(): return _torchvision("mobilenet_v2")
-def mobilenet_v3_small(): return _torchvision("mobilenet_v3_small")
-def mobilenet_v3_large(): return _torchvision("mobilenet_v3_large")
-def efficientnet_b0(): return _torchvision("efficientnet_b0")
-def efficientnet_v2_s(): return _torchvision("efficientnet_v2_s")
-def regnet_y_400mf(): return _torchvision("regnet_y_400mf")
-def regnet_x_400mf(): return _torchvision("regnet_x_400mf")
+def resnet18(): return _cnn("resnet18")
+def resnet50(): return _cnn("resnet50")
+def resnext50_32x4d(): return _cnn("resnext50_32x4d")
+def wide_resnet50_2(): return _cnn("wide_resnet50_2")
+def mobilenet_v2(): return _cnn("mobilenet_v2")
+def mobilenet_v3_small(): return _cnn("mobilenet_v3_small")
+def mobilenet_v3_large(): return _cnn("mobilenet_v3_large")
+def efficientnet_b0(): return _cnn("efficientnet_b0")
+def efficientnet_v2_s(): return _cnn("efficientnet_v2_s")
+def regnet_y_400mf(): return _cnn("regnet_y_400mf")
+def regnet_x_400mf(): return _cnn("regnet_x_400mf")
 def convnext_tiny(): return _torchvision("convnext_tiny")
-def densenet121(): return _torchvision("densenet121")
-def googlenet(): return _torchvision("googlenet", aux_logits=False, init_weights=True)
-def inception_v3(): return _torchvision("inception_v3", aux_logits=False, init_weights=True)
-def mnasnet0_5(): return _torchvision("mnasnet0_5")
-def shufflenet_v2_x0_5(): return _torchvision("shufflenet_v2_x0_5")
-def squeezenet1_1(): return _torchvision("squeezenet1_1")
-def alexnet(): return _torchvision("alexnet")
-def vgg11(): return _torchvision("vgg11")
+def densenet121(): return _cnn("densenet121")
+def googlenet(): return _cnn("googlenet", aux_logits=False, init_weights=True)
+def inception_v3(): return _cnn("inception_v3", aux_logits=False, init_weights=True)
+def mnasnet0_5(): return _cnn("mnasnet0_5")
+def shufflenet_v2_x0_5(): return _cnn("shufflenet_v2_x0_5")
+def squeezenet1_1(): return _cnn("squeezenet1_1")
+def alexnet(): return _cnn("alexnet")
+def vgg11(): return _cnn("vgg11")
 def vit_b_16(): return _torchvision("vit_b_16", image_size=112)
 def swin_t(): return _torchvision("swin_t")
 def swin_v2_t(): return _torchvision("swin_v2_t")
@@ -115,14 +208,22 @@ class SsdliteHeads(nn.Module):
         return boxes.reshape(n, -1, 4), torch.softmax(head["cls_logits"], dim=-1)
 
 
-def ssdlite320_mobilenet_v3_large(): return SsdliteHeads().eval()
+def ssdlite320_mobilenet_v3_large():
+    # torchvision initialises the heads' last 1x1 convolutions N(0, 0.03) with zero bias; behind fresh BatchNorm
+    # the features they see are ~0, so every logit was 0 (scores a uniform 1/91) and every box offset 0 (boxes
+    # exactly the anchors). Live statistics, and those convolutions scaled to unit-variance logits and offsets
+    # (not centred: removing their mean made the scores chaotic, fp16-rounding error 4%).
+    model = SsdliteHeads()
+    heads = (model.head.classification_head.module_list, model.head.regression_head.module_list)
+    return _alive(model, "ssdlite320_mobilenet_v3_large", [block[-1] for head in heads for block in head], centre=0.0)
 
 
 def _segmentation(name: str):
     import torchvision
 
     torch.manual_seed(SEED)
-    return _no_zero_weights(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None))
+    return _alive(_no_zero_weights(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)),
+                  name)
 
 
 def lraspp_mobilenet_v3_large(): return _segmentation("lraspp_mobilenet_v3_large")
@@ -242,36 +343,44 @@ gpt_block = _seeded(GptBlock)
 SMALLER = "smaller input than trained on ({}), to keep time and memory down"
 
 ZOO: list[Entry] = [
-    Entry("resnet18", _image(224)),
-    Entry("resnet50", _image(224)),
-    Entry("resnext50_32x4d", _image(160), note=SMALLER.format("160x160")),
-    Entry("wide_resnet50_2", _image(128), note=SMALLER.format("128x128")),
-    Entry("mobilenet_v2", _image(224)),
-    Entry("mobilenet_v3_small", _image(224)),
-    Entry("mobilenet_v3_large", _image(224)),
-    Entry("efficientnet_b0", _image(224)),
-    Entry("efficientnet_v2_s", _image(160), note=SMALLER.format("160x160")),
-    Entry("regnet_y_400mf", _image(224)),
-    Entry("regnet_x_400mf", _image(224)),
+    Entry("resnet18", _image(224), note=_live_note("resnet18")),
+    Entry("resnet50", _image(224), note=_live_note("resnet50")),
+    Entry("resnext50_32x4d", _image(160), note=_live_note("resnext50_32x4d", SMALLER.format("160x160"))),
+    Entry("wide_resnet50_2", _image(128), note=_live_note("wide_resnet50_2", SMALLER.format("128x128"))),
+    Entry("mobilenet_v2", _image(224), note=_live_note("mobilenet_v2")),
+    Entry("mobilenet_v3_small", _image(224), note=_live_note("mobilenet_v3_small")),
+    Entry("mobilenet_v3_large", _image(224), note=_live_note("mobilenet_v3_large")),
+    Entry("efficientnet_b0", _image(224), note=_live_note("efficientnet_b0")),
+    Entry("efficientnet_v2_s", _image(160), note=_live_note("efficientnet_v2_s", SMALLER.format("160x160"))),
+    Entry("regnet_y_400mf", _image(224), note=_live_note("regnet_y_400mf")),
+    Entry("regnet_x_400mf", _image(224), note=_live_note("regnet_x_400mf")),
     Entry("convnext_tiny", _image(160), note=SMALLER.format("160x160")),
-    Entry("densenet121", _image(160), note=SMALLER.format("160x160")),
-    Entry("googlenet", _image(224), note="aux_logits=False"),
-    Entry("inception_v3", _image(160), note="aux_logits=False; " + SMALLER.format("160x160, 299 native")),
-    Entry("mnasnet0_5", _image(224)),
-    Entry("shufflenet_v2_x0_5", _image(224)),
-    Entry("squeezenet1_1", _image(224)),
-    Entry("alexnet", _image(224)),
-    Entry("vgg11", _image(128), note=SMALLER.format("128x128")),
+    Entry("densenet121", _image(160), note=_live_note("densenet121", SMALLER.format("160x160"))),
+    Entry("googlenet", _image(224), note="aux_logits=False; " + _live_note(
+        "googlenet", "before, the output was the classifier's bias: relative spread 1.8e-12 over the two inputs")),
+    Entry("inception_v3", _image(160),
+          note="aux_logits=False; " + _live_note("inception_v3", SMALLER.format("160x160, 299 native"))),
+    Entry("mnasnet0_5", _image(224), note=_live_note("mnasnet0_5")),
+    Entry("shufflenet_v2_x0_5", _image(224), note=_live_note(
+        "shufflenet_v2_x0_5", "before: relative spread 1.1e-4 over the two inputs, too little even for fp32")),
+    Entry("squeezenet1_1", _image(224), note=LIVE_LAYERS),
+    Entry("alexnet", _image(224), note=LIVE_LAYERS),
+    Entry("vgg11", _image(128), note=f"{LIVE_LAYERS}; {SMALLER.format('128x128')}"),
     Entry("vit_b_16", _image(112), note="built with image_size=112 (49 patches, positional table to match); "
           "the zero-initialised head and class token get N(0, 0.02) so that the output is not all zeros"),
     Entry("swin_t", _image(224)),
     Entry("swin_v2_t", _image(224)),
     Entry("maxvit_t", _image(224), note="224x224 is the only size its built-in grid allows"),
     Entry("ssdlite320_mobilenet_v3_large", _image(320), family="detection",
-          note="adapter: batch tensor in; decoded boxes and class probabilities for every anchor out (no NMS)"),
-    Entry("lraspp_mobilenet_v3_large", _image(224), family="segmentation"),
-    Entry("deeplabv3_mobilenet_v3_large", _image(224), family="segmentation"),
-    Entry("fcn_resnet50", _image(160), family="segmentation", note=SMALLER.format("160x160")),
+          note="adapter: batch tensor in; decoded boxes and class probabilities for every anchor out (no NMS); "
+          + _live_note("ssdlite320_mobilenet_v3_large", "the heads' last convolutions scaled to unit-variance "
+                       "logits and box offsets; before, the scores were a uniform 1/91 and the boxes exactly the "
+                       "anchors (relative spread 0)", "the anchors are input-independent by definition: the boxes "
+                       "vary only through the offsets")),
+    Entry("lraspp_mobilenet_v3_large", _image(224), family="segmentation", note=_live_note("lraspp_mobilenet_v3_large")),
+    Entry("deeplabv3_mobilenet_v3_large", _image(224), family="segmentation", note=_live_note(
+        "deeplabv3_mobilenet_v3_large", "before, the output was the last layer's bias: relative spread 7.5e-9")),
+    Entry("fcn_resnet50", _image(160), family="segmentation", note=_live_note("fcn_resnet50", SMALLER.format("160x160"))),
     Entry("text_encoder", ((1, 32),), ("int64",), VOCAB, "transformer",
           "nn.TransformerEncoder, padding mask from the tokens, int64 token ids"),
     Entry("text_decoder", ((1, 24), (1, 16, DIM)), ("int64", "float32"), VOCAB, "transformer",
