@@ -48,7 +48,11 @@ def install_assets(converted_dir: Path, app_dir: Path) -> list[Path]:
     if unverified:
         raise UsageError(f"{converted_dir}: the app needs {', '.join(unverified)}, which did not pass "
                          f"(status: {', '.join(stages.get(n, 'absent') for n in unverified)})",
-                         stage=STAGE, hint="convert with the ptl and tflite targets")
+                         stage=STAGE,
+                         hint="parity was not verified (a reference that does not vary across the input cases): "
+                              "convert again with real --sample-input or --eval-data, or more --cases"
+                         if any(stages.get(n) == "degenerate" for n in unverified)
+                         else "convert with the ptl and tflite targets")
     artifacts = read_metadata(converted_dir / "metadata.json").get("artifacts", {})
     stage_names = [*REQUIRED_STAGES, *(n for n in OPTIONAL_STAGES if stages.get(n) == "passed")]
     files = [*DATA_FILES, *(artifacts[n]["path"] for n in stage_names if n in artifacts)]
