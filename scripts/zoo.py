@@ -79,10 +79,10 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     "process). Same fix as wide_resnet50_2: release earlier stages' TF objects and convert in child processes.",
     ("maxvit_t", "tfjs"): "fixed since this row was recorded, to be confirmed by the next run: the Node.js run "
     "stopped at `FusedConv2D only supports rank-1 bias but got rank 4` (Grappler fused a conv with the residual "
-    "conv it is added to; now split back, converter/stages/tfjs.py:unfuse_tensor_biases), then at "
+    "conv it is added to; now split back, converter/stages/tfjs_audit.py:make_runnable), then at "
     "`Kernel 'Einsum' not registered for backend 'wasm'` (maxvit's attention is torch.einsum; TF.js's wasm and "
     "WebGL backends have no Einsum; now rewritten into MatMul before onnx2tf, "
-    "converter/stages/saved_model.py:_einsum_as_matmul).",
+    "converter/stages/onnx_rewrites.py:einsum_as_matmul).",
 }
 
 
@@ -92,7 +92,7 @@ FIXED: list[tuple[str, str, str]] = [
      "saved_model parity (rel 0.15); first diverging op: MatMul `node_MatMul_108` (the query projection, "
      "output `val_110` [24, 1, 64], max abs 3.56, rel 1.34). Its weight input is Transpose(Split(in_proj_weight)): "
      "onnx2tf rewrites a Transpose's perm by matching shapes, so on the square 64x64 weight it became the identity",
-     "converter/stages/saved_model.py:onnx_for_onnx2tf folds every constant subgraph into initializers before onnx2tf"),
+     "converter/stages/onnx_rewrites.py:onnx_for_onnx2tf folds every constant subgraph into initializers before onnx2tf"),
     ("seq2seq_transformer (nn.Transformer with masks)",
      "onnx: torch.export stopped at `Could not guard on data-dependent expression`: "
      "nn.Transformer's _detect_is_causal_mask compares the mask with a causal one and branches on the result",
@@ -102,12 +102,12 @@ FIXED: list[tuple[str, str, str]] = [
     ("swin_t",
      "saved_model: onnx2tf failed (`Output tensors of a Functional model must be the output of a TensorFlow "
      "Layer`) on the shifted-window attention mask, which the graph builds from constants (ScatterND, Slice)",
-     "the same constant folding (converter/stages/saved_model.py:onnx_for_onnx2tf)"),
+     "the same constant folding (converter/stages/onnx_rewrites.py:onnx_for_onnx2tf)"),
     ("maxvit_t",
      "tfjs: `FusedConv2D only supports rank-1 bias but got rank 4` (Grappler fused a conv with the residual conv "
      "added to it), then `Kernel 'Einsum' not registered for backend 'wasm'`",
-     "converter/stages/tfjs.py:unfuse_tensor_biases splits such fused ops back; "
-     "converter/stages/saved_model.py:_einsum_as_matmul rewrites batched-matmul Einsums into MatMul"),
+     "converter/stages/tfjs_audit.py:make_runnable splits such fused ops back; "
+     "converter/stages/onnx_rewrites.py:einsum_as_matmul rewrites batched-matmul Einsums into MatMul"),
     ("shufflenet_v2_x0_5, regnet_x_400mf (grouped convolutions)",
      "saved_model: `Tried to export a function which references an 'untracked' resource` (kernels onnx2tf "
      "keeps outside its layers); tfjs: `depth of input (48) must match input depth for filter 1` (grouped Conv2D)",
@@ -120,6 +120,39 @@ FIXED: list[tuple[str, str, str]] = [
      "tflite_fp32 took as long as saved_model again (swin_t: 400 s): the Erf rebuild re-ran onnx2tf's strict mode",
      "converter/stages/tflite.py rebuilds without strict mode and keeps it only if it matches the SavedModel's "
      "model on the first case (otherwise it rebuilds in strict mode; the stage's notes say which)"),
+    ("every model with a LayerNorm (text_decoder, seq2seq_transformer), on a CPU with AVX-512",
+     "tfjs: `TF.js cannot run these ops: _MklLayerNorm`: TensorFlow's oneDNN rewrites, which depend on the "
+     "converting CPU, leaked into the graph tensorflowjs wrote",
+     "converter/stages/saved_model.py:import_tensorflow turns oneDNN off; converter/stages/tfjs.py:write_graph_model "
+     "writes the graph in a child process when TensorFlow was imported with it on; converter/stages/tfjs_audit.py "
+     "refuses any `_Mkl*` op; tests/test_tfjs_audit.py compares the files of both ways byte for byte"),
+    ("Conv -> BatchNorm -> Hardswish, Linear -> tanh (models no test named); timm mobilenetv3_rw, rexnet_150, "
+     "ghostnetv2_160",
+     "tfjs: `_fusedhardswish activation not yet supported for FusedConv2D in the wasm backend`, the same for tanh; "
+     "then depthwise convolutions without a bias (fused_ops [NoOp, Relu]) had no rewrite",
+     "converter/stages/tfjs_audit.py checks every fused op against the activations each backend implements "
+     "(derived from the pinned packages, converter/js/tfjs_support.mjs) and splits what some backend lacks into "
+     "its own nodes; the tfjs stage runs on wasm and cpu"),
+    ("F.normalize / torch.linalg.vector_norm over one axis of a rank-3 tensor",
+     "saved_model: onnx2tf failed (`'axis' must be None, an integer, or a tuple of 2 unique integers`): its "
+     "ReduceL2 goes through tf.norm, which rejects opset 18's axes tensor",
+     "converter/stages/onnx_rewrites.py:norm_as_sums (ReduceL2 as Sqrt(ReduceSumSquare), ReduceL1 as ReduceSum(Abs))"),
+    ("timm ghostnetv3_130 (nearest upsampling to a non-multiple size), any bicubic resize",
+     "saved_model parity (rel 2.8e-4); first diverging op: Resize `node_upsample_nearest2d_10` (rel 0.027): "
+     "TF's nearest resize rounds differently from PyTorch's; bicubic differs and has no TF.js or TFLite kernel",
+     "converter/stages/onnx_rewrites.py:resize_as_matmul: the interpolation matrix of each axis, computed by "
+     "ONNX's reference Resize on an identity, as a MatMul"),
+    ("hf_clip (CLIPOutput holds two more ModelOutputs)",
+     "pytorch: `output 'text_model_output' is a BaseModelOutputWithPooling, not a tensor`; then torch.jit.trace "
+     "could not type the output, and tensorflowjs keyed some outputs by tensor name",
+     "converter/samples.py:flatten_outputs flattens nested outputs as torch.export does; "
+     "converter/stages/torchscript.py traces through a flat-dict wrapper when needed; converter/stages/tfjs.py "
+     "maps outputs by TensorFlow's Identity order"),
+    ("hf_t5",
+     "onnx: `unsupported ops: aten.view.default`, a wrong name for torch.onnx's own failure in its decomposition "
+     "step (`Cannot view a tensor with shape [1, 16, 4, 16] and strides (1024, 16, 256, 1)`)",
+     "converter/stages/onnx.py falls back to torch.onnx's TorchScript-based exporter when the dynamo exporter "
+     "fails after capturing the model, and says so in the stage's notes"),
 ]
 
 
