@@ -178,28 +178,6 @@ def test_missing_kernels_name_the_nodes_and_the_backends():
     assert caught.value.unsupported_ops == ["Einsum"]
 
 
-# Common layers that failed for a new user (issue 9) or in random timm and Hugging Face samples (resizes,
-# CLIP's nested outputs): each passes every stage, and TF.js is checked on both of its Node.js backends.
-@pytest.mark.slow
-@pytest.mark.parametrize("model, shapes", [
-    ("conv_bn_hardswish", ["1,3,16,16"]),
-    ("two_input_tanh", ["1,16", "1,16"]),
-    ("l2_normalized", ["1,8,16"]),
-    ("resizes", ["1,3,4,4"]),
-    ("nested_outputs", ["2,8"]),
-])
-def test_common_layers_pass_every_stage(tmp_path, model, shapes):
-    out = tmp_path / model
-    args = [a for s in shapes for a in ("--input-shape", s)]
-    proc = run_cli("convert", f"tests/models/small.py:{model}", *args, "--out", out)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads((out / "report.json").read_text())
-    if model == "nested_outputs":
-        assert [o["name"] for o in report["outputs"]] == ["scores", "inner_features", "inner_pair_output_0"]
-    tfjs = next(s for s in report["stages"] if s["name"] == "tfjs")
-    assert [c["runtime"] for c in tfjs["comparisons"] if c["against"] == "pytorch"] == list(NODE_BACKENDS)
-
-
 ONEDNN_ON = """import os, sys
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
 import tensorflow as tf
