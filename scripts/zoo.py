@@ -148,11 +148,12 @@ FIXED: list[tuple[str, str, str]] = [
      "converter/samples.py:flatten_outputs flattens nested outputs as torch.export does; "
      "converter/stages/torchscript.py traces through a flat-dict wrapper when needed; converter/stages/tfjs.py "
      "maps outputs by TensorFlow's Identity order"),
-    ("hf_t5",
-     "onnx: `unsupported ops: aten.view.default`, a wrong name for torch.onnx's own failure in its decomposition "
-     "step (`Cannot view a tensor with shape [1, 16, 4, 16] and strides (1024, 16, 256, 1)`)",
-     "converter/stages/onnx.py falls back to torch.onnx's TorchScript-based exporter when the dynamo exporter "
-     "fails after capturing the model, and says so in the stage's notes"),
+    ("hf_t5, hf_swin (Hugging Face attention: transpose, contiguous, view)",
+     "onnx: `unsupported ops: aten.view.default`, a wrong name for torch.onnx's own failure in its type-promotion "
+     "pass (`Cannot view a tensor with shape [1, 16, 4, 16] and strides (1024, 16, 256, 1)`)",
+     "converter/stages/onnx.py: when the dynamo exporter fails after torch.export captured the model, it exports "
+     "again with the views of the decomposed graph as reshapes in that pass (the same ONNX Reshape), and says so "
+     "in the stage's notes"),
 ]
 
 

@@ -37,15 +37,18 @@ class OnnxStage(Stage):
 
             traceback.print_exc()  # the exporter's whole story, into the stage's log
             if _captured(exc):
-                # torch.export captured the model and one of torch.onnx's own passes failed after it (T5's
-                # attention: the type-promotion pass re-runs a `view` of a transposed tensor whose
-                # `contiguous` the capture dropped). The TorchScript-based exporter builds the graph by
-                # another route; the parity check judges its result like any other.
+                # torch.export captured the model and torch.onnx's type-promotion pass failed after it: it
+                # re-runs the decomposed graph on fake tensors, and a `view` of a transposed tensor whose
+                # `contiguous` the decomposition dropped cannot be viewed (Hugging Face's T5 and Swin
+                # attention). As `reshape`, which views where it can and copies where it must, the pass runs;
+                # both become the same ONNX Reshape.
                 try:
-                    torch.onnx.export(ctx.model.module, args, str(path), dynamo=False, opset_version=OPSET,
-                                      dynamic_axes=_dynamic_axes(ctx), **names)
-                    notes.append(f"exported with torch.onnx's TorchScript-based exporter: the dynamo exporter "
-                                 f"failed after capturing the model ({_root_cause(exc)[:120]})")
+                    with _static_causal_check(), _views_as_reshapes():
+                        torch.onnx.export(ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
+                                          dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True,
+                                          verbose=False, **names)
+                    notes.append("exported with aten.view as aten.reshape in torch.onnx's type-promotion pass, "
+                                 f"which failed on a view otherwise ({_root_cause(exc)[:100]})")
                 except Exception:
                     traceback.print_exc()
             if not notes:
@@ -124,10 +127,31 @@ def _captured(exc: BaseException) -> bool:
     return False
 
 
-def _dynamic_axes(ctx: Context) -> dict | None:
-    """The TorchScript-based exporter's form of _dynamic_shapes."""
-    axes = {s.name: {axis: "batch" for axis in s.dynamic_axes} for s in [*ctx.inputs, *ctx.outputs] if s.dynamic_axes}
-    return axes or None
+@contextlib.contextmanager
+def _views_as_reshapes():
+    """torch.onnx's type-promotion pass with every aten.view of the decomposed graph made an aten.reshape first.
+    Patches torch.onnx internals only while exporting; a no-op if they have moved."""
+    import torch
+
+    try:
+        from torch.onnx._internal.exporter import _fx_passes
+        original = _fx_passes.insert_type_promotion_nodes
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def promote(graph_module):
+        for node in graph_module.graph.nodes:
+            if node.op == "call_function" and node.target is torch.ops.aten.view.default:
+                node.target = torch.ops.aten.reshape.default
+        graph_module.recompile()
+        return original(graph_module)
+
+    _fx_passes.insert_type_promotion_nodes = promote
+    try:
+        yield
+    finally:
+        _fx_passes.insert_type_promotion_nodes = original
 
 
 def _root_cause(exc: BaseException) -> str:
