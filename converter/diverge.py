@@ -51,10 +51,15 @@ def find_first_diverging_op(onnx_path: Path, onnx_feeds: dict[str, np.ndarray], 
 
     from .stages.onnx_rewrites import onnx_for_onnx2tf
 
+    from .stages.saved_model import _remove_tree
+
     work.mkdir(parents=True, exist_ok=True)
-    onnx_path = onnx_for_onnx2tf(onnx_path, work / "model.onnx2tf.onnx")  # what the saved_model stage converts
-    model = onnx.load(str(onnx_path))
-    layers, keras_model = _convert_keeping_layers(onnx_path, work, keep_nchw)
+    try:
+        # The graph onnx2tf converts (run_onnx2tf rewrites it again, the same way, in its own folder).
+        model = onnx.load(str(onnx_for_onnx2tf(onnx_path, work / "model.onnx2tf.onnx")))
+        layers, keras_model = _convert_keeping_layers(onnx_path, work / "onnx2tf", keep_nchw)
+    finally:
+        _remove_tree(work)
     producers = {out: (node.name, node.op_type) for node in model.graph.node for out in node.output}
     input_names = [i.name for i in model.graph.input]
     # Tensors onnx2tf folded into constants (they have .numpy) are not in its model; its inputs agree by
@@ -83,10 +88,9 @@ def _convert_keeping_layers(onnx_path: Path, work: Path, keep_nchw: list[str] | 
     """onnx2tf's Keras model and its per-tensor table (ONNX tensor name -> {"tf_node": ...}, in conversion
     order). onnx2tf keeps that table to itself; every graph input goes through its Input converter, which
     receives it, so a wrapper around that converter takes hold of it."""
-    from .stages.saved_model import _offline_workdir, _remove_tree, import_tensorflow
+    from .stages.saved_model import import_tensorflow, run_onnx2tf
 
     import_tensorflow()
-    import onnx2tf
     import onnx2tf.ops.Input as input_op
 
     seen: dict = {}
@@ -98,15 +102,9 @@ def _convert_keeping_layers(onnx_path: Path, work: Path, keep_nchw: list[str] | 
 
     input_op.make_node = make_node
     try:
-        with _offline_workdir(work, 0):
-            keras_model = onnx2tf.convert(
-                input_onnx_file_path=str(onnx_path), output_folder_path=str(work / "out"),
-                disable_model_save=True, keep_ncw_or_nchw_or_ncdhw_input_names=keep_nchw or None,
-                verbosity="error",
-            )
+        keras_model = run_onnx2tf(onnx_path, work, keep_nchw or [], seed=0)
     finally:
         input_op.make_node = original
-        _remove_tree(work)
     if "layers" not in seen:
         raise RuntimeError("onnx2tf converted no graph input; cannot read its per-op table")
     return seen["layers"], keras_model

@@ -61,29 +61,18 @@ def _offline_workdir(folder: Path, seed: int):
         os.chdir(previous)
 
 
-def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool = True):
-    """onnx2tf's Keras model wrapped in one tf.function signature named after PyTorch's tensors.
-
-    Returns (module to save, concrete function, input bindings, output bindings). `pseudo_ops` asks onnx2tf
-    to build those ops from elementary ones (for runtimes that lack them).
-    """
-    onnx_path = ctx.work / ctx.artifacts["onnx"].path
-    missing = onnx2tf_unsupported_ops(onnx_path)
-    if missing:
-        raise ConversionError(f"onnx2tf has no conversion for these ONNX ops: {', '.join(missing)}",
-                              stage="saved_model", unsupported_ops=missing,
-                              hint="replace those ops in the model, or convert with --targets onnx,torchscript,ptl")
-    tf = import_tensorflow()
+def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, pseudo_ops: tuple[str, ...] = (),
+                strict: bool = True):
+    """onnx2tf's Keras model of `onnx_path` (rewritten by onnx_for_onnx2tf first), built in `scratch`, which is
+    removed afterwards. The one place that calls onnx2tf: the saved_model and TFLite builds and the
+    first-diverging-op search must convert alike."""
     import onnx2tf
 
-    scratch = ctx.work / ".onnx2tf"
-    # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
-    keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
     try:
         scratch.mkdir(parents=True, exist_ok=True)
-        source = onnx_for_onnx2tf(ctx.work / ctx.artifacts["onnx"].path, scratch / "model.onnx2tf.onnx")
-        with _offline_workdir(scratch, ctx.options.seed), channels_last_add():
-            keras_model = onnx2tf.convert(
+        source = onnx_for_onnx2tf(onnx_path, scratch / "model.onnx2tf.onnx")
+        with _offline_workdir(scratch, seed), channels_last_add():
+            return onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),
                 disable_model_save=True,
@@ -98,12 +87,31 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool 
                 disable_group_convolution=True,
                 verbosity="error",
             )
+    finally:
+        _remove_tree(scratch)
+
+
+def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool = True):
+    """onnx2tf's Keras model wrapped in one tf.function signature named after PyTorch's tensors.
+
+    Returns (module to save, concrete function, input bindings, output bindings). `pseudo_ops` asks onnx2tf
+    to build those ops from elementary ones (for runtimes that lack them).
+    """
+    onnx_path = ctx.work / ctx.artifacts["onnx"].path
+    missing = onnx2tf_unsupported_ops(onnx_path)
+    if missing:
+        raise ConversionError(f"onnx2tf has no conversion for these ONNX ops: {', '.join(missing)}",
+                              stage="saved_model", unsupported_ops=missing,
+                              hint="replace those ops in the model, or convert with --targets onnx,torchscript,ptl")
+    tf = import_tensorflow()
+    # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
+    keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
+    try:
+        keras_model = run_onnx2tf(onnx_path, ctx.work / ".onnx2tf", keep, ctx.options.seed, pseudo_ops, strict)
     except (Exception, SystemExit) as exc:
         # onnx2tf reports some failures by calling sys.exit after logging the cause.
         raise ConversionError(f"onnx2tf failed: {first_line(exc) or 'see the log'}", stage="saved_model",
                               hint="see logs/saved_model.log for the failing ONNX node") from exc
-    finally:
-        _remove_tree(scratch)
 
     inputs = [_bind(spec, list(t.shape), spec.name) for spec, t in zip(ctx.inputs, keras_model.inputs)]
     specs = [tf.TensorSpec(_signature_shape(b, spec), spec.dtype, name=spec.name) for b, spec in zip(inputs, ctx.inputs)]
