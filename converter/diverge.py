@@ -57,7 +57,7 @@ def find_first_diverging_op(onnx_path: Path, onnx_feeds: dict[str, np.ndarray], 
     try:
         # The graph onnx2tf converts (run_onnx2tf rewrites it again, the same way, in its own folder).
         model = onnx.load(str(onnx_for_onnx2tf(onnx_path, work / "model.onnx2tf.onnx")))
-        layers, keras_model = _convert_keeping_layers(onnx_path, work / "onnx2tf", keep_nchw)
+        layers, keras_model = _convert_keeping_layers(onnx_path, work / "onnx2tf", keep_nchw, onnx_feeds)
     finally:
         _remove_tree(work)
     producers = {out: (node.name, node.op_type) for node in model.graph.node for out in node.output}
@@ -84,7 +84,7 @@ def find_first_diverging_op(onnx_path: Path, onnx_feeds: dict[str, np.ndarray], 
     return None
 
 
-def _convert_keeping_layers(onnx_path: Path, work: Path, keep_nchw: list[str] | None):
+def _convert_keeping_layers(onnx_path: Path, work: Path, keep_nchw: list[str] | None, sample: dict[str, np.ndarray]):
     """onnx2tf's Keras model and its per-tensor table (ONNX tensor name -> {"tf_node": ...}, in conversion
     order). onnx2tf keeps that table to itself; every graph input goes through its Input converter, which
     receives it, so a wrapper around that converter takes hold of it."""
@@ -102,7 +102,7 @@ def _convert_keeping_layers(onnx_path: Path, work: Path, keep_nchw: list[str] | 
 
     input_op.make_node = make_node
     try:
-        keras_model = run_onnx2tf(onnx_path, work, keep_nchw or [], seed=0)
+        keras_model = run_onnx2tf(onnx_path, work, keep_nchw or [], 0, sample)
     finally:
         input_op.make_node = original
     if "layers" not in seen:

@@ -61,11 +61,11 @@ def _offline_workdir(folder: Path, seed: int):
         os.chdir(previous)
 
 
-def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, pseudo_ops: tuple[str, ...] = (),
-                strict: bool = True):
+def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, sample: dict[str, np.ndarray],
+                pseudo_ops: tuple[str, ...] = (), strict: bool = True):
     """onnx2tf's Keras model of `onnx_path` (rewritten by onnx_for_onnx2tf first), built in `scratch`, which is
     removed afterwards. The one place that calls onnx2tf: the saved_model and TFLite builds and the
-    first-diverging-op search must convert alike."""
+    first-diverging-op search must convert alike. `sample` is one input case, keyed by input name."""
     import onnx2tf
 
     try:
@@ -77,6 +77,7 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, pseu
                 output_folder_path=str(scratch / "out"),
                 disable_model_save=True,
                 keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
+                custom_input_op_name_np_data_path=_strict_mode_data(sample, keep, scratch),
                 replace_to_pseudo_operators=[op.lower() for op in pseudo_ops] or None,
                 # Strict mode re-runs the model up to many ops to choose their transposes: most of the time
                 # on a transformer, and what keeps ambiguous shapes right. Only a checked rebuild skips it.
@@ -89,6 +90,28 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, pseu
             )
     finally:
         _remove_tree(scratch)
+
+
+def _strict_mode_data(sample: dict[str, np.ndarray], keep: list[str], folder: Path) -> list | None:
+    """onnx2tf's per-op data for a model that is not all images: our own input case, as .npy files in the
+    layout onnx2tf gives its inputs.
+
+    Strict mode chooses each op's transposes by running it on data and comparing with ONNX Runtime. Unless
+    every input is an image (then it uses its sample images, which _offline_workdir provides), that data is
+    np.ones: every token the same id, a constant waveform. Then a square attention score matrix equals its
+    transpose, and onnx2tf may pick the transposed one: wav2vec2's scores came out transposed and the
+    softmax ran over the wrong axis (relative error 0.059 there).
+    """
+    if all(a.ndim == 4 and a.dtype.kind == "f" for a in sample.values()):
+        return None
+    data = []
+    for name, array in sample.items():
+        if array.ndim in (4, 5) and name not in keep:  # onnx2tf makes these channels-last
+            array = np.moveaxis(array, 1, -1)
+        path = folder / f"strict_{len(data)}.npy"
+        np.save(path, np.ascontiguousarray(array))
+        data.append([name, str(path)])
+    return data
 
 
 def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool = True):
@@ -107,7 +130,8 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool 
     # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
     keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
     try:
-        keras_model = run_onnx2tf(onnx_path, ctx.work / ".onnx2tf", keep, ctx.options.seed, pseudo_ops, strict)
+        keras_model = run_onnx2tf(onnx_path, ctx.work / ".onnx2tf", keep, ctx.options.seed, dict(ctx.cases.inputs[0]),
+                                  pseudo_ops, strict)
     except (Exception, SystemExit) as exc:
         # onnx2tf reports some failures by calling sys.exit after logging the cause.
         raise ConversionError(f"onnx2tf failed: {first_line(exc) or 'see the log'}", stage="saved_model",
