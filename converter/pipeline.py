@@ -147,6 +147,10 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
                     from .diverge import annotate  # re-runs onnx2tf with its per-op check: only on failure
 
                     annotate(ctx, result)
+                if isinstance(exc, ParityError) and stage.precision == "fp16":
+                    from .precision import annotate_fp16
+
+                    annotate_fp16(ctx, result, reference)
             except OSError as exc:
                 result.status = "failed"
                 result.error = ConversionError(f"{exc.strerror or exc} ({exc.filename or 'while writing'})",

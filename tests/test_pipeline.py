@@ -285,3 +285,18 @@ def test_every_artifact_that_can_carry_files_records_its_layouts(digits_dir):
     model_json = json.loads((digits_dir / "tfjs" / "model.json").read_text())
     check(model_json["userDefinedMetadata"]["converter_io.json"], "tfjs")
     assert model_json["userDefinedMetadata"]["converter_io.json"]["inputs"][0]["layout"] == "NHWC"
+
+
+def test_an_fp16_failure_says_whether_fp16_rounding_alone_explains_it(tmp_path):
+    """The difference of two nearly equal layers: fp16 weights move the output past the fp16 tolerance in
+    PyTorch itself, so the failure is fp16's precision, and the message says so with the number."""
+    out = tmp_path / "cancel"
+    proc = run_cli("convert", "tests/models/faulty.py:cancelling", "--input-shape", "4,16", "--targets", "tflite",
+                   "--out", out)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    fp16 = next(s for s in _report(out.with_name("cancel.failed"))["stages"] if s["name"] == "tflite_fp16")
+    assert fp16["status"] == "failed" and fp16["max_rel_err"] > 1e-2
+    own = fp16["fp16_weights_in_pytorch_rel_err"]
+    assert 0.5 * fp16["max_rel_err"] < own < 2 * fp16["max_rel_err"]
+    assert "fp16's precision on this model, not the conversion" in fp16["error"]["message"]
+    assert "--tolerance fp16=" in fp16["error"]["hint"]

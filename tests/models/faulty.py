@@ -68,7 +68,23 @@ class NoOnnx(nn.Module):
 
 
 conv3 = seeded(Conv3)
+class Cancelling(nn.Module):
+    """The difference of two nearly equal layers: rounding their weights to fp16 (relative 5e-4) is of the
+    order of that difference, so any fp16 artifact is far from fp32 PyTorch, however right its conversion."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(16, 8), nn.Linear(16, 8)
+        with torch.no_grad():
+            self.b.weight.copy_(self.a.weight * (1 + 1e-2 * torch.randn_like(self.a.weight)))
+            self.b.bias.copy_(self.a.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) - self.b(x)
+
+
 mlp = seeded(Mlp)
+cancelling = seeded(Cancelling)
 mlp_out5 = seeded(lambda: Mlp(out=5))
 sleepy3 = seeded(lambda: Sleepy(3))
 sleepy5 = seeded(lambda: Sleepy(5))
