@@ -7,6 +7,8 @@ The ONNX artifact itself (model.onnx) is left as torch.onnx wrote it: this is on
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +22,20 @@ NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUnif
 
 @dataclass
 class GraphFacts:
-    """What a rule may read (static shapes, constant values) and add (new constants)."""
+    """What a rule may read (static shapes, constant values) and add (new constants). Shapes are inferred
+    and constants decoded only when a rule asks: most graphs have nothing to rewrite."""
 
-    shapes: dict[str, list]
-    arrays: dict[str, np.ndarray]
-    opsets: list
-    ir_version: int
+    model: object  # the onnx.ModelProto being rewritten
+    value: Callable[[str], np.ndarray]  # a constant's value by name
+    constants: Container[str]  # the names `value` knows
     added: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @functools.cached_property
+    def shapes(self) -> dict[str, list]:
+        return _static_shapes(self.model)
+
+    def array(self, name: str) -> np.ndarray | None:
+        return self.value(name) if name in self.constants else None
 
     def constant(self, name: str, value: np.ndarray) -> str:
         self.added[name] = value
@@ -83,8 +92,7 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
 
     del graph.node[:]
     graph.node.extend(kept)
-    facts = GraphFacts(_static_shapes(model), {n: value(n) for n in constants}, list(model.opset_import),
-                       model.ir_version)
+    facts = GraphFacts(model, value, constants)
     for rule in RULES:
         kept = [new for node in kept for new in rule(node, facts)]
     constants.update({name: numpy_helper.from_array(array, name) for name, array in facts.added.items()})
@@ -150,7 +158,7 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
         return [node]
     attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     shape = facts.shapes.get(node.input[0])
-    roi, scales, sizes = (facts.arrays.get(name) if name else None for name in (list(node.input[1:]) + [""] * 3)[:3])
+    roi, scales, sizes = (facts.array(name) if name else None for name in (list(node.input[1:]) + [""] * 3)[:3])
     scales = None if scales is not None and scales.size == 0 else scales
     if (attributes.get("mode", b"nearest") not in (b"nearest", b"cubic") or "axes" in attributes
             or attributes.get("keep_aspect_ratio_policy", b"stretch") != b"stretch" or (roi is not None and roi.size)
@@ -185,7 +193,7 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
         single = helper.make_model(helper.make_graph(
             [helper.make_node("Resize", names, ["y"], **attributes)], "axis",
             [helper.make_tensor_value_info(n, 0, None) for n in feeds], [helper.make_tensor_value_info("y", 0, None)]),
-            opset_imports=facts.opsets, ir_version=facts.ir_version)
+            opset_imports=facts.model.opset_import, ir_version=facts.model.ir_version)
         result = ReferenceEvaluator(single).run(None, feeds)[0]
         return np.ascontiguousarray(result.reshape(result.shape[-2:]), dtype=np.float32)
 
