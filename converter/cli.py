@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("android-assets", help="copy a converted folder's mobile artifacts into the Android app")
     a.add_argument("dir", type=Path)
     a.add_argument("--app", type=Path, default=Path("mobile/android/app"))
+
+    k = sub.add_parser("android-check", help="check that an .apk, .aab, .aar or .so is 16 KB page-aligned",
+                       epilog="exit codes: 0 every native library is 16 KB-aligned; 2 the file cannot be read; "
+                              "3 a library (or its place in the APK) is not 16 KB-aligned")
+    k.add_argument("file", type=Path, help="an .apk, .aab, .aar or .so")
     return parser
 
 
@@ -140,6 +145,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         copied = install_assets(args.dir, args.app)
         print(f"copied {len(copied)} files into {args.app}")
+        return 0
+    if args.command == "android-check":
+        from .android_check import check_file, format_report, require_aligned
+
+        report = check_file(args.file)
+        print(format_report(report))
+        require_aligned(report)
         return 0
     from .pipeline import convert
     from .spec import Options
