@@ -1,5 +1,6 @@
 """The Android sample's pure-Java core (mobile/android/core), compiled with javac and run under JUnit 4 on
-this JVM, against a real conversion and the real runtimes' outputs on it.
+this JVM, against a real conversion and the real runtimes' outputs on it; and the app module's Java
+(both flavors and the instrumented test) compiled against API stubs.
 
 The core compiles with --release 8 as in its Gradle build, so that nothing newer than the app's minSdk
 can creep in unnoticed.
@@ -8,6 +9,7 @@ can creep in unnoticed.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +21,12 @@ from converter.parity import compare
 from mobile_runtimes import ANDROID, golden_arrays
 
 CORE = ANDROID / "core"
+APP = ANDROID / "app"
+# Signatures of the Android framework, AndroidX Test, LiteRT 1.4.1, executorch-android 1.5.1 and
+# pytorch_android_lite 2.1.0 that the app calls, copied from their sources; bodies throw. common/ goes with
+# both flavors, executorch/ and ptl/ with their own.
+STUBS = Path(__file__).parent / "android_stubs"
+FLAVORS = ("executorch", "ptl")
 # Debian's junit4 package; JUnit 4.13 needs hamcrest-core beside it.
 JUNIT_JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
 JAVA_TIMEOUT_S = 300
@@ -80,3 +88,40 @@ def test_core_unit_tests_pass_on_the_jvm(jdk, tmp_path, digits_dir, runtime_outp
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK (" in proc.stdout
+
+
+def _r_java(out: Path) -> Path:
+    """com.example.digits.R from the app's resources, as aapt would name them: every @+id in the layouts,
+    every layout and every string. A Java reference to a resource that does not exist fails to compile."""
+    res = APP / "src" / "main" / "res"
+    ids = sorted({m for f in (res / "layout").glob("*.xml") for m in re.findall(r'@\+id/(\w+)', f.read_text())})
+    layouts = sorted(f.stem for f in (res / "layout").glob("*.xml"))
+    strings = sorted(set(re.findall(r'<string name="(\w+)"', (res / "values" / "strings.xml").read_text())))
+    assert ids and layouts and strings
+    body = "".join(
+        f"    public static final class {kind} {{\n"
+        + "".join(f"        public static final int {name} = 0x7f{n:06x};\n" for n, name in enumerate(names, 1))
+        + "    }\n"
+        for kind, names in (("id", ids), ("layout", layouts), ("string", strings)))
+    path = out / "com" / "example" / "digits" / "R.java"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"package com.example.digits;\n\npublic final class R {{\n{body}}}\n")
+    return path
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_app_sources_of_each_flavor_compile_against_the_api_stubs(jdk, tmp_path, flavor):
+    """No Android SDK here: this catches errors in the app's own Java (types, names, missing resources,
+    a flavor's runner calling what its runtime lacks), not differences between the stubs and the real APIs."""
+    core_out, stubs_out, app_out = tmp_path / "core", tmp_path / "stubs", tmp_path / "app"
+    _javac(core_out, sorted((CORE / "src" / "main" / "java").rglob("*.java")), "--release", "8")
+    stubs = sorted((STUBS / "common").rglob("*.java")) + sorted((STUBS / flavor).rglob("*.java"))
+    _javac(stubs_out, stubs, "--release", "17", "-cp", ":".join(map(str, JUNIT_JARS)))
+    sources = [*sorted((APP / "src" / "main" / "java").rglob("*.java")),
+               *sorted((APP / "src" / flavor / "java").rglob("*.java")),
+               *sorted((APP / "src" / "androidTest" / "java").rglob("*.java")), _r_java(tmp_path / "gen")]
+    classpath = ":".join(map(str, [core_out, stubs_out, *JUNIT_JARS]))
+    _javac(app_out, sources, "--release", "17", "-cp", classpath)
+    assert (app_out / "com" / "example" / "digits" / "Runtimes.class").is_file()
+    runner = {"executorch": "PteRunner", "ptl": "PtlRunner"}[flavor]
+    assert (app_out / "com" / "example" / "digits" / f"{runner}.class").is_file()

@@ -10,6 +10,7 @@ import com.example.digits.core.ArtifactSpec;
 import com.example.digits.core.Digits8x8;
 import com.example.digits.core.GoldenCheck;
 import com.example.digits.core.GoldenSet;
+import com.example.digits.core.MobileRuntime;
 import com.example.digits.core.Scores;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -89,7 +90,7 @@ public final class MainActivity extends Activity {
     private void loadAndCheck() {
         ModelAssets loaded;
         try {
-            loaded = ModelAssets.load(getAssets());
+            loaded = ModelAssets.load(this);
         } catch (IOException e) {
             runOnUiThread(() -> parity.setText(R.string.no_assets));
             return;
@@ -98,17 +99,23 @@ public final class MainActivity extends Activity {
             return;
         }
         model = loaded;
-        StringBuilder report = new StringBuilder(String.format(Locale.ROOT, "Golden parity of %s, %d cases\n",
-                loaded.metadata.model, loaded.golden.cases.size()));
+        StringBuilder report = new StringBuilder(String.format(Locale.ROOT, "Golden parity of %s, %d cases (%s build)\n",
+                loaded.metadata.model, loaded.golden.cases.size(), Runtimes.FLAVOR));
         List<String> names = new ArrayList<>();
+        List<Boolean> deprecated = new ArrayList<>();
         try {
             for (ArtifactSpec spec : loaded.mobileArtifacts()) {
                 // One artifact that cannot load or run must not hide the others.
                 try {
                     ArtifactSession session = loaded.open(spec);
                     sessions.add(session);
-                    names.add(spec.key + " (" + spec.path + ")");
+                    MobileRuntime runtime = MobileRuntime.forPath(spec.path);
+                    names.add(runtime.label(spec));
+                    deprecated.add(runtime.deprecated());
                     report.append(spec.key).append(": ").append(GoldenCheck.run(loaded.golden, session)).append('\n');
+                    if (runtime.deprecated()) {
+                        report.append("  DEPRECATED: ").append(runtime.deprecation).append('\n');
+                    }
                 } catch (Exception e) {
                     report.append(spec.key).append(": error: ").append(e).append('\n');
                 }
@@ -116,11 +123,17 @@ public final class MainActivity extends Activity {
         } catch (IOException e) {
             report.append("cannot list the assets: ").append(e);
         }
+        for (String line : loaded.notInThisBuild()) {
+            report.append(line).append('\n');
+        }
         runOnUiThread(() -> {
             for (int i = 0; i < names.size(); i++) {
                 RadioButton button = new RadioButton(this);
                 button.setId(i + 1); // ids must be positive; index = id - 1
                 button.setText(names.get(i));
+                if (deprecated.get(i)) {
+                    button.setTextColor(0xFFB00020); // the deprecated runtime stands out; the reason is below
+                }
                 runtimes.addView(button);
             }
             if (!names.isEmpty()) {

@@ -8,7 +8,14 @@ import org.pytorch.LiteModuleLoader;
 import org.pytorch.Module;
 import org.pytorch.Tensor;
 
-/** model.ptl in pytorch_android_lite: the same C++ lite interpreter as torch.jit.mobile on the desktop. */
+/**
+ * model.ptl in pytorch_android_lite: the same C++ lite interpreter as torch.jit.mobile on the desktop.
+ *
+ * <p>DEPRECATED, kept to show that the .ptl computes the same numbers: PyTorch Lite is deprecated and no
+ * longer supported, and its native libraries are not 16 KB-aligned, so an APK with it cannot be published
+ * on Google Play for Android 15+ targets (MobileRuntime.PYTORCH_LITE, mobile/README.md). Only the {@code ptl}
+ * flavor has it; the default {@code executorch} flavor runs the .pte instead.
+ */
 final class PtlRunner implements ArtifactRunner {
     private final Module module;
     private final ArtifactSpec spec;

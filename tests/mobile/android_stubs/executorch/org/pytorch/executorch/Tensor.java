@@ -1,0 +1,6 @@
+package org.pytorch.executorch;
+public abstract class Tensor {
+    public static Tensor fromBlob(float[] data, long[] shape) { throw new UnsupportedOperationException(); }
+    public float[] getDataAsFloatArray() { throw new UnsupportedOperationException(); }
+    public long[] shape() { throw new UnsupportedOperationException(); }
+}
