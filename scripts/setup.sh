@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets a fresh machine up: system packages (Chromium, JUnit), the Python virtual environment in .venv with
-# the exact versions of constraints.txt, the npm packages, and the web demo's build. Safe to run again.
+# the exact versions of constraints.txt, the ExecuTorch stage's in .venv-executorch (constraints-executorch.txt),
+# the npm packages, and the web demo's build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,22 @@ say "installing Python packages (first run: several minutes)"
 stamp constraints.txt pyproject.toml scripts/setup.sh > .venv/.setup-stamp
 fi
 
+# --- ExecuTorch (the executorch stage): its own venv, because executorch needs numpy >= 2 and onnx2tf pins
+# numpy 1.26.4 (STACK.md). Same torch as .venv; the converter itself is installed editable for the worker.
+if [ ! -x .venv-executorch/bin/python ]; then
+  say "creating .venv-executorch"
+  python3.11 -m venv .venv-executorch 2>/dev/null || python3 -m venv .venv-executorch
+fi
+if [ "$(cat .venv-executorch/.setup-stamp 2>/dev/null)" != "$(stamp constraints-executorch.txt pyproject.toml scripts/setup.sh)" ]; then
+say "installing .venv-executorch (first run: about 2 minutes)"
+.venv-executorch/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip==25.3"
+# torchvision, timm and transformers: the stage's worker loads the model again from its source (zoo models).
+.venv-executorch/bin/python -m pip install -q --disable-pip-version-check -c constraints-executorch.txt \
+  executorch torch torchao numpy pytest torchvision timm transformers huggingface_hub httpx2 truststore
+.venv-executorch/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+stamp constraints-executorch.txt pyproject.toml scripts/setup.sh > .venv-executorch/.setup-stamp
+fi
+
 # --- JavaScript: TF.js for the Node parity check, the web demo's packages, playwright-core
 if [ "$(cat node_modules/.setup-stamp 2>/dev/null)" != "$(stamp package-lock.json)" ]; then
   say "installing npm packages"
@@ -52,4 +69,4 @@ if [ "$(cat node_modules/.setup-stamp 2>/dev/null)" != "$(stamp package-lock.jso
 fi
 npm run --silent build:web
 
-say "setup done: .venv, node_modules, web-demo/dist"
+say "setup done: .venv, .venv-executorch, node_modules, web-demo/dist"
