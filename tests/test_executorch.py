@@ -59,11 +59,12 @@ def test_digits_converts_and_matches_pytorch(executorch_python, tmp_path):
 
 def test_nested_outputs_and_dynamic_batch(executorch_python, tmp_path):
     """Three outputs nested in dicts and a tuple holding a None (the program returns the None, the names come
-    from flatten_outputs), and a batch 2 rows larger than the example."""
-    doc = drive(executorch_python, tmp_path / "nested", "tests/models/small.py:nested_outputs", "--input-shape", "2,8",
+    from flatten_outputs), and a batch 2 rows larger than the example, whose batch of 1 torch.export would
+    otherwise fix as a constant."""
+    doc = drive(executorch_python, tmp_path / "nested", "tests/models/small.py:nested_outputs", "--input-shape", "1,8",
                 "--dynamic-batch")
     assert "error" not in doc, doc.get("error")
-    assert doc["cases"] == ["random_0", "random_1", "batch_4"]
+    assert doc["cases"] == ["random_0", "random_1", "batch_3"]
     assert list(doc["outputs"]) == ["scores", "inner_features", "inner_pair_output_0"]
     assert all(o["max_rel_err"] < 1e-5 and o["rel_spread"] > 0.1 for o in doc["outputs"].values()), doc["outputs"]
     assert doc["extra"]["max_batch"] == 32
@@ -83,3 +84,12 @@ def test_refuses_a_pte_the_android_runtime_cannot_load(executorch_python, tmp_pa
     assert "schema version is 1" in refused["schema"]["message"]
     assert doc["written"] == {"identifier": False, "schema": False}
     assert not (out / "model.pte").exists()
+
+
+def test_ops_outside_core_aten_are_listed_at_once(executorch_python, tmp_path):
+    doc = drive(executorch_python, tmp_path / "no_onnx", "tests/models/faulty.py:no_onnx", "--input-shape", "1,8")
+    error = doc["error"]
+    assert (error["type"], error["stage"]) == ("ConversionError", "executorch")
+    assert error["message"].startswith("to_edge_transform_and_lower")
+    assert "aten.digamma.default, aten.lgamma.default" in error["message"]
+    assert not doc["pte_exists"]

@@ -74,8 +74,8 @@ class ExecuTorchStage(Stage):
         if isinstance(module, torch.jit.ScriptModule):
             raise ConversionError("torch.export cannot capture a TorchScript module", stage=self.name,
                                   hint="convert from the Python model (file.py:build) or a torch.export archive (.pt2)")
-        args = tuple(torch.from_numpy(np.ascontiguousarray(ctx.cases.inputs[0][s.name])) for s in ctx.inputs)
         dynamic, max_batch = _dynamic_shapes(ctx)
+        args = tuple(torch.from_numpy(_example(ctx.cases.inputs[0][s.name], s.dynamic_axes)) for s in ctx.inputs)
         notes = []
         try:
             with torch.no_grad():
@@ -91,10 +91,13 @@ class ExecuTorchStage(Stage):
             edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
         except Exception as exc:
             traceback.print_exc()
-            raise ConversionError(f"to_edge_transform_and_lower (edge dialect, XNNPACK partitioning) failed: "
-                                  f"{first_line(exc)}", stage=self.name,
-                                  hint="the model uses an op outside ExecuTorch's core ATen set; see "
-                                       "logs/executorch.log") from exc
+            # The edge dialect's verifier stops at the first op outside core ATen: list them all at once.
+            ops = _non_core_ops(exported)
+            what = f"ops outside core ATen: {', '.join(ops)}" if ops else first_line(exc)
+            hint = ("replace those ops in the model, or decompose them into core ATen ops" if ops else
+                    "see logs/executorch.log for the step that failed")
+            raise ConversionError(f"to_edge_transform_and_lower (edge dialect, XNNPACK partitioning) failed: {what}",
+                                  stage=self.name, hint=hint, unsupported_ops=ops) from exc
         kernels = _kernel_counts(edge.exported_program().graph_module)
         try:
             program = edge.to_executorch()
@@ -168,6 +171,27 @@ def _dynamic_shapes(ctx: Context):
     bound = max(DYNAMIC_BATCH_MAX, largest + 2)  # the pipeline also checks a batch 2 rows larger
     batch = Dim("batch", max=bound)
     return tuple({axis: batch for axis in s.dynamic_axes} for s in ctx.inputs), bound
+
+
+def _example(array: np.ndarray, dynamic_axes: tuple[int, ...]) -> np.ndarray:
+    """The export example: torch.export specialises a dimension of size 1 to a constant, so a dynamic axis of
+    size 1 is given twice (the rows repeated; the values only steer the capture, never the graph)."""
+    for axis in dynamic_axes:
+        if array.shape[axis] == 1:
+            array = np.concatenate([array, array], axis=axis)
+    return np.ascontiguousarray(array)
+
+
+def _non_core_ops(exported) -> list[str]:
+    """The ops left outside core ATen once the standard decompositions ran (what the edge dialect refuses)."""
+    import torch
+
+    try:
+        graph = exported.run_decompositions().graph
+    except Exception:
+        return []
+    return sorted({str(node.target) for node in graph.nodes if node.op == "call_function"
+                   and isinstance(node.target, torch._ops.OpOverload) and torch.Tag.core not in node.target.tags})
 
 
 def _program_bytes(program) -> bytes:
