@@ -137,7 +137,8 @@ class ExecuTorchStage(Stage):
 
         path = ctx.work / artifact.path
         try:
-            method = Runtime.get().load_program(str(path)).load_method("forward")
+            program = Runtime.get().load_program(str(path))  # kept referenced while its method runs
+            method = program.load_method("forward")
         except Exception as exc:
             raise ConversionError(f"ExecuTorch's runtime cannot load {artifact.path}: {first_line(exc)}",
                                   stage=self.name, hint="see logs/executorch.log for the runtime's own error") from exc
@@ -158,6 +159,7 @@ class ExecuTorchStage(Stage):
                                       "tensor(s)", stage=self.name, hint="return tensors only from forward")
             # Copies: the runtime's outputs live in its planned memory, which the next execute reuses.
             results.append({o.name: t.detach().numpy().copy() for o, t in zip(ctx.outputs, tensors)})
+        del method, program
         return results
 
 
