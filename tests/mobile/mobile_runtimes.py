@@ -1,18 +1,23 @@
-"""The Android runtimes' desktop builds run on a converted folder's mobile artifacts: the lite interpreter
-(the C++ runtime inside pytorch_android_lite) for the .ptl, LiteRT for the .tflite files. Shared by the
-tests of this folder and their fixtures."""
+"""The Android runtimes' desktop builds run on a converted folder's mobile artifacts: ExecuTorch's runtime
+(the C++ runtime and XNNPACK delegate inside executorch-android) for the .pte, the lite interpreter (the C++
+runtime inside pytorch_android_lite) for the .ptl, LiteRT for the .tflite files. Shared by the tests of this
+folder and their fixtures."""
 
 from __future__ import annotations
 
 import pathlib
+import subprocess
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ANDROID = REPO / "mobile" / "android"
-# metadata.json artifact keys (= report.json stage names) of what the app runs.
-MOBILE_ARTIFACTS = ("ptl", "tflite_fp32", "tflite_fp16")
+# metadata.json artifact keys (= report.json stage names) of what the app runs (either of its two builds).
+MOBILE_ARTIFACTS = ("executorch", "ptl", "tflite_fp32", "tflite_fp16")
+# ExecuTorch needs numpy >= 2, the main environment has 1.26: its runtime runs in its own (scripts/setup.sh).
+EXECUTORCH_PYTHON = REPO / ".venv-executorch" / "bin" / "python"
 
 Arrays = dict[str, np.ndarray]
 
@@ -36,7 +41,51 @@ def golden_arrays(golden: dict, side: str) -> list[Arrays]:
 
 def run_artifact(path: pathlib.Path, spec: dict, cases: list[Arrays]) -> list[Arrays]:
     """Runs the artifact in the runtime its file type needs; inputs and outputs in its layout."""
-    return (_run_ptl if path.suffix == ".ptl" else _run_tflite)(path, spec, cases)
+    runner = {".pte": _run_pte, ".ptl": _run_ptl, ".tflite": _run_tflite}[path.suffix]
+    return runner(path, spec, cases)
+
+
+# Runs in .venv-executorch: argv[1] the .pte, argv[2] an .npz of the inputs (case{i}_{k}, forward's order),
+# argv[3] the .npz to write the outputs to (case{i}_{k}, torch.export's flattened order, Nones left out).
+_PTE_SCRIPT = """
+import sys
+import numpy as np
+import torch
+from executorch.runtime import Runtime
+
+method = Runtime.get().load_program(sys.argv[1]).load_method("forward")
+feeds = np.load(sys.argv[2])
+cases = sorted({key.split("_")[0] for key in feeds.files}, key=lambda c: int(c[4:]))
+out = {}
+for case in cases:
+    count = len([k for k in feeds.files if k.startswith(case + "_")])
+    values = method.execute([torch.from_numpy(feeds[f"{case}_{k}"]) for k in range(count)])
+    for k, value in enumerate(v for v in values if v is not None):
+        out[f"{case}_{k}"] = value.detach().numpy().copy()
+np.savez(sys.argv[3], **out)
+"""
+
+
+def _run_pte(path: pathlib.Path, spec: dict, cases: list[Arrays]) -> list[Arrays]:
+    """executorch.runtime: the same C++ runtime and XNNPACK delegate that executorch-android wraps, fed in
+    forward's order as PteRunner.java feeds Module.forward."""
+    assert EXECUTORCH_PYTHON.is_file(), f"{EXECUTORCH_PYTHON} is missing: bash scripts/setup.sh creates it"
+    with tempfile.TemporaryDirectory() as tmp:
+        feeds, fetched = pathlib.Path(tmp) / "in.npz", pathlib.Path(tmp) / "out.npz"
+        np.savez(feeds, **{f"case{i}_{k}": case[b["name"]] for i, case in enumerate(cases)
+                           for k, b in enumerate(spec["inputs"])})
+        proc = subprocess.run([str(EXECUTORCH_PYTHON), "-c", _PTE_SCRIPT, str(path), str(feeds), str(fetched)],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with np.load(fetched) as got:
+            return [{b["name"]: got[f"case{i}_{k}"] for k, b in enumerate(spec["outputs"])} for i in range(len(cases))]
+
+
+def executorch_version() -> str:
+    """The executorch package of .venv-executorch (what wrote the .pte), without a local tag like +cpu."""
+    proc = subprocess.run([str(EXECUTORCH_PYTHON), "-c", "from importlib import metadata; "
+                           "print(metadata.version('executorch'))"], capture_output=True, text=True, check=True)
+    return proc.stdout.strip().split("+")[0]
 
 
 def _run_ptl(path: pathlib.Path, spec: dict, cases: list[Arrays]) -> list[Arrays]:

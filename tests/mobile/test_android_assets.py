@@ -14,7 +14,14 @@ from converter.android import ASSETS, install_assets
 from converter.errors import UsageError
 from mobile_runtimes import ANDROID, REPO
 
-EXPECTED = ["metadata.json", "golden/golden.json", "model.ptl", "tflite/model_float32.tflite", "tflite/model_float16.tflite"]
+EXPECTED = ["metadata.json", "golden/golden.json", "model.pte", "model.ptl", "tflite/model_float32.tflite",
+            "tflite/model_float16.tflite"]
+
+
+@pytest.fixture
+def expected(metadata) -> list[str]:
+    """EXPECTED, less model.pte while the pipeline does not make one (tests/mobile/conftest.py's `pte`)."""
+    return [name for name in EXPECTED if name != "model.pte" or "executorch" in metadata["artifacts"]]
 
 
 @pytest.fixture
@@ -40,15 +47,16 @@ def _edit_report(folder, stage, status):
     (folder / "report.json").write_text(json.dumps(report))
 
 
-def test_installs_the_mobile_artifacts_with_their_relative_paths(digits_dir, app):
+def test_installs_the_mobile_artifacts_with_their_relative_paths(digits_dir, app, expected):
     installed = install_assets(digits_dir, app)
     root = app / ASSETS
-    assert sorted(p.relative_to(root).as_posix() for p in installed) == sorted(EXPECTED)
-    for name in EXPECTED:
+    assert sorted(p.relative_to(root).as_posix() for p in installed) == sorted(expected)
+    for name in expected:
         assert (root / name).read_bytes() == (digits_dir / name).read_bytes(), name
     # Every artifact path the app looks up in metadata.json resolves inside the assets.
     artifacts = json.loads((root / "metadata.json").read_text())["artifacts"]
-    assert all((root / artifacts[k]["path"]).is_file() for k in ("ptl", "tflite_fp32", "tflite_fp16"))
+    keys = [k for k in ("executorch", "ptl", "tflite_fp32", "tflite_fp16") if k in artifacts]
+    assert len(keys) >= 3 and all((root / artifacts[k]["path"]).is_file() for k in keys)
     assert [p.name for p in root.parent.iterdir()] == ["model"], "staging folders left behind"
 
 
@@ -72,12 +80,52 @@ def test_refuses_a_folder_with_a_failed_stage_and_keeps_the_previous_install(dig
     assert {p: p.read_bytes() for p in (app / ASSETS).rglob("*") if p.is_file()} == before
 
 
-@pytest.mark.parametrize("stage", ["ptl", "tflite_fp32"])
-def test_refuses_when_a_required_artifact_was_not_verified(folder, app, stage):
-    _edit_report(folder, stage, "skipped")
-    with pytest.raises(UsageError, match=f"needs {stage}"):
+def test_refuses_when_the_float32_tflite_was_not_verified(folder, app):
+    _edit_report(folder, "tflite_fp32", "skipped")
+    with pytest.raises(UsageError, match="needs tflite_fp32"):
         install_assets(folder, app)
     assert not (app / ASSETS).exists()
+
+
+def test_refuses_when_neither_pytorch_runtime_artifact_was_verified(folder, app, pte):
+    """The executorch build needs the .pte, the (deprecated) ptl build the .ptl: one of them must have passed."""
+    _edit_report(folder, "executorch", "degenerate")
+    _edit_report(folder, "ptl", "skipped")
+    with pytest.raises(UsageError, match="needs executorch or ptl") as caught:
+        install_assets(folder, app)
+    assert "executorch: degenerate" in caught.value.message and "--sample-input" in caught.value.hint
+    assert not (app / ASSETS).exists()
+
+
+def test_without_a_pte_the_ptl_alone_is_enough(folder, app, expected):
+    _edit_report(folder, "executorch", "skipped")
+    names = {p.relative_to(app / ASSETS).as_posix() for p in install_assets(folder, app)}
+    assert names == set(expected) - {"model.pte"}
+
+
+def test_without_a_ptl_the_pte_alone_is_enough(folder, app, pte):
+    """The deprecated .ptl is optional: a folder converted without the ptl target installs for the
+    executorch build."""
+    _edit_report(folder, "ptl", "skipped")
+    names = {p.relative_to(app / ASSETS).as_posix() for p in install_assets(folder, app)}
+    assert names == set(EXPECTED) - {"model.ptl"}
+
+
+def test_refuses_when_only_the_ptl_was_there_and_it_did_not_pass(folder, app):
+    _edit_report(folder, "executorch", "skipped")
+    _edit_report(folder, "ptl", "skipped")
+    with pytest.raises(UsageError, match="needs executorch or ptl"):
+        install_assets(folder, app)
+    assert not (app / ASSETS).exists()
+
+
+def test_refuses_a_pte_the_pinned_android_runtime_cannot_load(folder, app, pte):
+    pte = folder / "model.pte"
+    data = bytearray(pte.read_bytes())
+    data[4:8] = b"ET99"
+    pte.write_bytes(bytes(data))
+    with pytest.raises(UsageError, match="not an ExecuTorch program that org.pytorch:executorch-android"):
+        install_assets(folder, app)
 
 
 def test_leaves_out_a_float16_model_whose_stage_was_skipped(folder, app):

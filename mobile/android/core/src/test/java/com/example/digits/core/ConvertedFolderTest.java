@@ -5,6 +5,7 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
+import static org.junit.Assume.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -22,8 +23,8 @@ import org.junit.Test;
 /**
  * The core against a real conversion of the bundled digits model (tests/mobile/test_jvm.py makes it):
  * its metadata.json and golden.json, and the outputs that the desktop builds of the Android runtimes (the
- * lite interpreter, LiteRT) gave on the golden inputs. Those runtimes cannot run on this JVM, so their
- * recorded outputs are replayed: what is under test is that the Java layout code feeds exactly what Python
+ * lite interpreter, LiteRT, ExecuTorch's runtime with XNNPACK) gave on the golden inputs. Those runtimes
+ * cannot run on this JVM, so their recorded outputs are replayed: what is under test is that the Java layout code feeds exactly what Python
  * fed and that the Java parity code reaches exactly Python's numbers on real outputs.
  */
 public class ConvertedFolderTest {
@@ -63,6 +64,32 @@ public class ConvertedFolderTest {
     }
 
     @Test
+    public void executorchProgramIsInPyTorchsLayoutAndReadable() throws IOException {
+        // tests/mobile/test_jvm.py says when the conversion has no .pte (the pipeline did not run the stage).
+        assumeTrue("no executorch artifact in this conversion", metadata.artifacts.containsKey("executorch"));
+        // ExecuTorch runs the exported PyTorch graph itself: no layout change, unlike the .tflite.
+        ArtifactSpec pte = metadata.artifact("executorch");
+        assertEquals(MobileRuntime.EXECUTORCH, MobileRuntime.forPath(pte.path));
+        assertEquals("fp32", pte.precision);
+        for (int i = 0; i < metadata.inputs.size(); i++) {
+            assertArrayEquals(Layout.identity(metadata.inputs.get(i).shape.length), pte.inputs.get(i).perm);
+            assertArrayEquals(metadata.inputs.get(i).shape, pte.inputs.get(i).shape);
+        }
+        for (int i = 0; i < metadata.outputs.size(); i++) {
+            assertArrayEquals(Layout.identity(metadata.outputs.get(i).shape.length), pte.outputs.get(i).perm);
+            assertArrayEquals(metadata.outputs.get(i).shape, pte.outputs.get(i).shape);
+        }
+        // The header check the app runs before loading it, on the real file.
+        Path file = folder.resolve(pte.path);
+        byte[] bytes = Files.readAllBytes(file);
+        PteHeader header = PteHeader.parse(Arrays.copyOf(bytes, Math.min(bytes.length, PteHeader.HEAD_BYTES)), bytes.length, pte.path);
+        assertEquals(PteHeader.IDENTIFIER, header.identifier);
+        assertTrue(header.programSize > 0 && header.programSize <= bytes.length);
+        System.out.println("model.pte: " + bytes.length + " bytes, program " + header.programSize + ", segments "
+                + header.segmentDataSize + " from " + header.segmentBaseOffset);
+    }
+
+    @Test
     public void goldenMatchesMetadata() {
         assertFalse(golden.cases.isEmpty());
         assertEquals(metadata.inputs.get(0).name, golden.inputs.get(0).name);
@@ -72,7 +99,14 @@ public class ConvertedFolderTest {
 
     @Test
     public void everyRecordedArtifactPassesWithPythonsNumbers() throws Exception {
-        assertEquals(new HashSet<>(Arrays.asList("ptl", "tflite_fp32", "tflite_fp16")), recorded.keySet());
+        // Every artifact the app can run (any flavor) was run by Python, the ExecuTorch program included when
+        // the conversion has one.
+        List<String> mobile = new ArrayList<>();
+        for (ArtifactSpec spec : MobileRuntime.runnable(metadata, Arrays.asList(MobileRuntime.values()))) {
+            mobile.add(spec.key);
+        }
+        assertTrue(mobile.toString(), mobile.containsAll(Arrays.asList("ptl", "tflite_fp32", "tflite_fp16")));
+        assertEquals(new HashSet<>(mobile), recorded.keySet());
         for (Map.Entry<String, Object> entry : recorded.entrySet()) {
             String key = entry.getKey();
             Map<String, Object> run = JsonValues.object(entry.getValue(), key);
