@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConverterError, UsageError
-from .spec import DEFAULT_TOLERANCES, TARGETS
+from .spec import DEFAULT_TOLERANCES
 
 EPILOG = """exit codes: 0 every stage passed (or was within tolerance on a degenerate reference, which the
 output says); 2 bad usage or input; 3 an artifact failed parity;
@@ -40,8 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--trust-model", action="store_true",
                    help="allow TorchScript archives and full pickles, which run code from the file: only for "
                         "files you trust")
-    c.add_argument("--targets", type=_targets, default=TARGETS, metavar=",".join(TARGETS),
-                   help="a subset of targets (their prerequisites are built too); default: all")
+    from .graph import default_targets
+
+    c.add_argument("--targets", type=_targets, default=default_targets(), metavar=",".join(default_targets()),
+                   help="targets to build (their prerequisites are built too); default: "
+                        f"{','.join(default_targets())}; also: {','.join(t for t in all_targets() if t not in default_targets())}")
     c.add_argument("--quantize", choices=("fp32", "fp16", "uint8"), default="fp32", help="TF.js weight precision")
     c.add_argument("--tolerance", action="append", default=[], type=_tolerance, metavar="PRECISION=REL",
                    help=f"override a relative tolerance, e.g. fp32=1e-3 (defaults: {DEFAULT_TOLERANCES})")
@@ -76,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def all_targets() -> tuple[str, ...]:
+    from .graph import all_targets as registered  # the stages' declarations; light (no framework imports)
+
+    return registered()
+
+
 def _shape(text: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(d) for d in text.replace("x", ",").split(","))
@@ -88,9 +97,9 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def _targets(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [t for t in names if t not in TARGETS]
+    unknown = [t for t in names if t not in all_targets()]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown target(s) {unknown or text!r}; choose from {','.join(TARGETS)}")
+        raise argparse.ArgumentTypeError(f"unknown target(s) {unknown or text!r}; choose from {','.join(all_targets())}")
     return names
 
 

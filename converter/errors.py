@@ -17,6 +17,10 @@ class ConverterError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self):
+        # Errors travel from worker processes to the main one; the keyword-only arguments need this.
+        return _rebuild, (type(self), dict(self.__dict__))
+
     def __str__(self) -> str:
         text = f"[{self.stage}] {self.message}"
         if self.hint:
@@ -50,6 +54,13 @@ class Interrupted(ConverterError):
     """The user stopped the run (Ctrl-C); exit code 130 like a shell."""
 
     exit_code = 130
+
+
+def _rebuild(cls: type, state: dict) -> ConverterError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state["message"])
+    error.__dict__.update(state)
+    return error
 
 
 def first_line(exc: BaseException) -> str:

@@ -11,47 +11,16 @@ from pathlib import Path
 
 from . import golden, resources
 from .capture import captured
-from .errors import ConversionError, ConverterError, Interrupted, ParityError, UsageError, first_line
-from .layout import from_artifact, to_artifact
+from .errors import ConversionError, ConverterError, Interrupted, ParityError, UsageError
+from .graph import all_targets, plan, run_graph
 from .loading import LoadedModel, load_model
 from .outdir import OutputFolder
-from .parity import accuracy, compare
-from .report import FORMAT, StageResult, folder_bytes, tool_versions, write_report
+from .parity import accuracy
+from .report import FORMAT, StageResult, tool_versions, write_report
 from .report_html import write_html
 from .samples import input_specs, make_cases, reference_outputs
-from .spec import TARGETS, Options
-from .stages.base import Context, Stage
-from .stages.onnx import OnnxStage
-from .stages.saved_model import SavedModelStage
-from .stages.tfjs import TfjsStage
-from .stages.tflite import TfliteStage
-from .stages.torchscript import LiteStage, TorchScriptStage
-
-# What each --targets name needs built first.
-NEEDS = {"onnx": (), "saved_model": ("onnx",), "tflite": ("onnx", "saved_model"), "tfjs": ("onnx", "saved_model"),
-         "torchscript": (), "ptl": ("torchscript",)}
-
-
-def plan(targets: tuple[str, ...], quantize: str) -> list[Stage]:
-    """The stages to run, in order. Order matters only through `after`: each stage follows the one whose
-    artifact it consumes. The cheap torch-side stages go first so that their results arrive early."""
-    wanted = set(targets)
-    for target in targets:
-        wanted.update(NEEDS[target])
-    stages: list[Stage] = []
-    if "torchscript" in wanted:
-        stages.append(TorchScriptStage())
-    if "ptl" in wanted:
-        stages.append(LiteStage())
-    if "onnx" in wanted:
-        stages.append(OnnxStage())
-    if "saved_model" in wanted:
-        stages.append(SavedModelStage())
-    if "tflite" in wanted:
-        stages += [TfliteStage("fp32"), TfliteStage("fp16")]
-    if "tfjs" in wanted:
-        stages.append(TfjsStage(quantize))
-    return stages
+from .spec import Options
+from .stages.base import Context
 
 
 class Progress:
@@ -64,6 +33,9 @@ class Progress:
     def say(self, text: str, level: int = 1) -> None:
         if self.verbosity >= level:
             print(text, file=self.stream, flush=True)
+
+    def stage_line(self, i: int, total: int, result: StageResult) -> None:
+        self.say(f"[{i}/{total}] {result.name:<12} {_summary(result)}")
 
 
 @dataclass
@@ -85,8 +57,9 @@ def convert(model: str | LoadedModel, options: Options, *, weights: Path | None 
     """
     progress = progress or Progress(options.verbosity)
     for target in options.targets:
-        if target not in TARGETS:
-            raise UsageError(f"unknown target {target!r}", stage="setup", hint=f"use some of {', '.join(TARGETS)}")
+        if target not in all_targets():
+            raise UsageError(f"unknown target {target!r}", stage="setup",
+                             hint=f"use some of {', '.join(all_targets())}")
     started = time.perf_counter()
     with OutputFolder(options.out_dir, options.force) as folder:
         try:
@@ -121,51 +94,13 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
             resources.check(resources.tensor_bytes(loaded.module), data, what=loaded.source, targets=options.targets)
         cases = make_cases(inputs, options)
         outputs, reference = reference_outputs(loaded.module, inputs, cases)
-    ctx = Context(work, loaded, inputs, outputs, cases, options)
-    stages = plan(options.targets, options.quantize)
+    model_ref = (loaded.source, weights, trust_model) if not isinstance(model, LoadedModel) else None
+    ctx = Context(work, loaded, inputs, outputs, cases, options, model_ref=model_ref, reference=reference)
+    stages = plan(options.targets, options)
+    versions = tool_versions()
+    cache = _cache(folder, ctx, stages, loaded, weights, versions)
     progress.say(f"converting {loaded.source}: {len(stages)} stages, {len(cases.names)} input cases -> {folder.out}")
-    results: dict[str, StageResult] = {}
-    outputs_by_stage = {"pytorch": reference}
-    for i, stage in enumerate(stages, 1):
-        result = StageResult(stage.name, stage.after, precision=stage.precision,
-                             tolerance=options.tolerances[stage.precision])
-        results[stage.name] = result
-        before = results.get(stage.after)
-        if before is not None and before.status != "passed" and before.artifact is None:
-            result.reason = f"{stage.after} produced no artifact"
-            progress.say(f"[{i}/{len(stages)}] {stage.name:<12} skipped ({result.reason})")
-            continue
-        progress.say(f"[{i}/{len(stages)}] {stage.name:<12} ...", level=2)
-        t0 = time.perf_counter()
-        resources.reset_peak()
-        with captured(work / "logs" / f"{stage.name}.log") as seen:
-            try:
-                outputs_by_stage[stage.name] = _convert_and_check(stage, ctx, result, outputs_by_stage, cases)
-            except ConverterError as exc:
-                result.status, result.error = "failed", exc
-                if isinstance(exc, ParityError) and stage.name == "saved_model":
-                    from .diverge import annotate  # re-runs onnx2tf with its per-op check: only on failure
-
-                    annotate(ctx, result)
-                if isinstance(exc, ParityError) and stage.precision == "fp16":
-                    from .precision import annotate_fp16
-
-                    annotate_fp16(ctx, result, reference)
-            except OSError as exc:
-                result.status = "failed"
-                result.error = ConversionError(f"{exc.strerror or exc} ({exc.filename or 'while writing'})",
-                                               stage=stage.name, hint="check free disk space and permissions")
-            except Exception as exc:  # a converter's own bug or limitation: keep going with the other stages
-                result.status = "failed"
-                result.error = ConversionError(f"{type(exc).__name__}: {first_line(exc)}", stage=stage.name,
-                                               hint=f"see logs/{stage.name}.log")
-                import traceback
-
-                traceback.print_exc()  # into the stage's log
-        result.warnings = list(seen)
-        result.seconds = time.perf_counter() - t0
-        result.peak_rss_mb = resources.peak_mb()
-        progress.say(f"[{i}/{len(stages)}] {stage.name:<12} {_summary(result)}")
+    results, outputs_by_stage = run_graph(stages, ctx, progress, cache)
     accuracy_ref = accuracy(reference, cases.labels)
     golden.write_golden(ctx, reference)
     golden.write_metadata(ctx, _model_name(loaded))
@@ -188,9 +123,11 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
         if accuracy_ref is not None else None,
         "stages": [r.to_json() for r in results.values()],
         "artifacts": {name: a.to_json() for name, a in ctx.artifacts.items()},
-        "versions": tool_versions(),
+        "versions": versions,
         "seconds_total": round(time.perf_counter() - started, 2),
     }
+    if cache is not None:
+        cache.save(work, results, outputs_by_stage, ctx.artifacts)
     write_report(work / "report.json", doc)
     write_html(work / "report.html", doc)
     final = folder.commit(success=not failures)
@@ -214,45 +151,15 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
     return Result(final, doc, exit_code, error)
 
 
-def _convert_and_check(stage: Stage, ctx: Context, result: StageResult, outputs_by_stage: dict, cases) -> list:
-    artifact = stage.convert(ctx)
-    ctx.artifacts[stage.name] = artifact
-    result.artifact = str(artifact.path)
-    result.bytes = folder_bytes(ctx.work / (artifact.bundle or artifact.path))
-    result.notes = artifact.notes
-    result.extra = artifact.extra
-    feeds = [{b.name: to_artifact(case[b.name], b.perm) for b in artifact.inputs} for case in cases.inputs]
-    raw = stage.run(ctx, artifact, feeds)
-    # A stage that runs its artifact on several backends returns {backend: outputs}, its main one first.
-    runs = raw if isinstance(raw, dict) else {"": raw}
-    tolerance = result.tolerance
-    for i, (runtime, run) in enumerate(runs.items()):
-        outs = [{b.name: from_artifact(case[b.name], b.perm) for b in artifact.outputs} for case in run]
-        result.comparisons.append(compare(outputs_by_stage["pytorch"], outs, tolerance, "pytorch", runtime))
-        if i == 0:
-            outputs = outs
-            if stage.after in outputs_by_stage and stage.after != "pytorch":
-                result.comparisons.append(compare(outputs_by_stage[stage.after], outs, tolerance, stage.after, runtime))
-            result.accuracy = accuracy(outs, cases.labels)
-    failed = [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
-    if failed:
-        bad = "; ".join((f"{c.runtime}: " if c.runtime else "") + "; ".join(o.describe() for o in c.failures())
-                        for c in failed)
-        raise ParityError(f"{stage.name} differs from PyTorch beyond tolerance {tolerance:g}: {bad}", stage=stage.name,
-                          hint="see report.html; loosen with --tolerance only if the difference is expected")
-    # Within tolerance; but if the reference hardly varies, the check could not have failed (parity.py).
-    unverified = result.vs("pytorch").degenerate()
-    result.status = "degenerate" if unverified else "passed"
-    result.reason = "; ".join(f"{o.name}: {o.degenerate_reason}" for o in unverified)
-    return outputs
-
-
 def _summary(result: StageResult) -> str:
     if result.status == "failed":
         return f"FAILED  {result.seconds:5.1f} s  {result.error.message}"
+    if result.status == "skipped":
+        return f"skipped ({result.reason})"
     ref = result.vs("pytorch")
     size = f"{result.bytes / 1e6:.2f} MB" if result.bytes is not None else ""
-    text = f"{result.status}  {result.seconds:5.1f} s  rel err {ref.max_rel_err:.1e} (tol {result.tolerance:g})  {size}"
+    status = f"{result.status} (reused)" if result.cached else result.status
+    text = f"{status}  {result.seconds:5.1f} s  rel err {ref.max_rel_err:.1e} (tol {result.tolerance:g})  {size}"
     if result.status == "degenerate":
         text += f"  unverified: {', '.join(o.name for o in ref.degenerate())}"
     return text
@@ -271,6 +178,15 @@ def _unverified(results: list[StageResult], stages: int) -> list[str]:
     lines.append("  try: real inputs with --sample-input or --eval-data, more --cases, or a model initialisation "
                  "that keeps its activations alive")
     return lines
+
+
+def _cache(folder: OutputFolder, ctx: Context, stages, loaded: LoadedModel, weights, versions: dict):
+    """The previous run's entries when it wrote into the same folder (a re-run with --force), else a fresh
+    cache that only records this run's."""
+    from .cache import Cache, model_digest
+
+    with captured(ctx.work / "logs" / "load.log"):
+        return Cache(folder.out, ctx, stages, model_digest(loaded, weights), versions)
 
 
 def _model_name(loaded: LoadedModel) -> str:

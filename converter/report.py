@@ -36,6 +36,8 @@ class StageResult:
     warnings: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
     peak_rss_mb: float | None = None
+    worker: str = "main"  # the process it ran in (converter/graph.py)
+    cached: bool = False  # reused from the previous run in the same folder (converter/cache.py)
 
     def vs(self, against: str) -> Comparison | None:
         return next((c for c in self.comparisons if c.against == against), None)
@@ -55,7 +57,8 @@ class StageResult:
             "seconds": round(self.seconds, 3), "artifact": self.artifact, "bytes": self.bytes,
             "accuracy": self.accuracy, "comparisons": [c.to_json() for c in self.comparisons],
             "error": error, "reason": self.reason, "notes": self.notes, "warnings": self.warnings,
-            "peak_rss_mb": self.peak_rss_mb, "log": f"logs/{self.name}.log", **self.extra,
+            "peak_rss_mb": self.peak_rss_mb, "log": f"logs/{self.name}.log", "worker": self.worker,
+            "cached": self.cached, **self.extra,
         }
 
 

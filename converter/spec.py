@@ -14,9 +14,6 @@ DEFAULT_TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2, "uint8": 5e-2}
 FLOAT_DTYPES = ("float32", "float16", "float64")
 INT_DTYPES = ("int64", "int32", "bool")
 
-TARGETS = ("onnx", "saved_model", "tflite", "tfjs", "torchscript", "ptl")
-
-
 @dataclass(frozen=True)
 class TensorSpec:
     name: str
@@ -43,7 +40,7 @@ class Options:
     input_shapes: list[tuple[int, ...]]
     out_dir: Path
     input_dtypes: list[str] = field(default_factory=list)
-    targets: tuple[str, ...] = TARGETS
+    targets: tuple[str, ...] = field(default_factory=lambda: _default_targets())
     quantize: str = "fp32"
     tolerances: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
     random_cases: int = 2
@@ -54,4 +51,13 @@ class Options:
     dynamic_batch: bool = False
     force: bool = False
     verbosity: int = 1
+    # Stages run in their worker processes (converter/graph.py); False runs those of this environment here,
+    # one after another (for a debugger, or a test that patches a converter in this process).
+    workers: bool = True
     memory_check: bool = True  # refuse a model that would need more memory than is available (resources.py)
+
+
+def _default_targets() -> tuple[str, ...]:
+    from .graph import default_targets
+
+    return default_targets()

@@ -50,7 +50,9 @@ def _model() -> LoadedModel:
 
 def test_pipeline_names_the_first_diverging_op(tmp_path, broken_tanh):
     out = tmp_path / "tanh"
-    result = convert(_model(), Options([(2, 8)], out, targets=("saved_model",), random_cases=1, verbosity=0))
+    # workers=False: the planted bug lives in this process.
+    result = convert(_model(), Options([(2, 8)], out, targets=("saved_model",), random_cases=1, verbosity=0,
+                                       workers=False))
     assert result.exit_code == 3
     report = json.loads((tmp_path / "tanh.failed" / "report.json").read_text())
     stage = next(s for s in report["stages"] if s["name"] == "saved_model")

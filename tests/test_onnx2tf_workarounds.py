@@ -85,7 +85,9 @@ def _convert_gelu_mlp(tmp_path):
 
     torch.manual_seed(0)
     model = LoadedModel(MlpLayerNormGelu().eval(), "tests/models/small.py:mlp_layernorm_gelu", "python", ["x"])
-    result = convert(model, Options([(2, 32)], tmp_path / "mlp", targets=("tflite",), random_cases=1, verbosity=0))
+    # workers=False: the tests patch the TFLite stage in this process.
+    result = convert(model, Options([(2, 32)], tmp_path / "mlp", targets=("tflite",), random_cases=1, verbosity=0,
+                                    workers=False))
     assert result.exit_code == 0, result.error
     return {s["name"]: s for s in json.loads((tmp_path / "mlp" / "report.json").read_text())["stages"]}
 

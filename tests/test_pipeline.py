@@ -9,11 +9,10 @@ import pytest
 
 from runcli import DIGITS, run_cli
 from converter.parity import SPREAD_FACTOR
-from converter.pipeline import plan
-from converter.spec import TARGETS
+from converter.graph import default_targets, plan
 from converter.stages.torchscript import ANDROID_LITE_BYTECODE
 
-ALL_STAGES = ["torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs"]
+ALL_STAGES = ["onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs", "torchscript", "ptl"]  # the default targets
 REPORT_STAGE_KEYS = {"name", "status", "max_abs_err", "max_rel_err", "tolerance", "seconds", "artifact", "bytes"}
 
 
@@ -32,7 +31,7 @@ def _assert_all_passed(report):
 
 def test_every_registered_stage_is_exercised_end_to_end():
     """A stage added to the pipeline must be added to ALL_STAGES, which every end-to-end test checks."""
-    assert [stage.name for stage in plan(TARGETS, "fp32")] == ALL_STAGES
+    assert [stage.name for stage in plan(default_targets())] == ALL_STAGES
 
 
 def test_digits_every_stage_passes_with_accuracy(digits_dir, digits_report):

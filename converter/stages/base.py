@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 
@@ -15,6 +15,16 @@ from ..samples import Cases
 from ..spec import Options, TensorSpec
 
 Arrays = dict[str, np.ndarray]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Handoff(Generic[T]):
+    """A typed in-memory object one stage hands to a later one (a traced module, a TF function), so that
+    nothing is built twice. It never leaves its process: a stage that takes one runs in its producer's worker."""
+
+    name: str
+    holds: str  # what the object is, for docs/architecture.md and error messages
 
 
 @dataclass
@@ -41,8 +51,22 @@ class Context:
     cases: Cases
     options: Options
     artifacts: dict[str, Artifact] = field(default_factory=dict)
-    # In-process objects one stage hands to a later one (the traced module), so nothing is built twice.
-    shared: dict[str, Any] = field(default_factory=dict)
+    model_ref: tuple | None = None  # (source, weights, trust_model): how a worker process loads the model again
+    reference: list[Arrays] = field(default_factory=list)  # PyTorch's outputs on the cases
+    handoffs: dict[str, Any] = field(default_factory=dict)  # Handoff name -> object, in this process only
+
+    def give(self, key: Handoff[T], value: T) -> None:
+        self.handoffs[key.name] = value
+
+    def take(self, key: Handoff[T]) -> T:
+        return self.handoffs[key.name]
+
+    def has(self, key: Handoff) -> bool:
+        return key.name in self.handoffs
+
+    def __getstate__(self) -> dict:
+        # What a worker process receives: no model object (it loads its own) and no handoffs.
+        return {**self.__dict__, "model": None, "handoffs": {}}
 
     def same_layout(self, names: dict[str, str] | None = None) -> tuple[list[Binding], list[Binding]]:
         """Bindings for an artifact that keeps PyTorch's names (or `names`), shapes and layouts."""
@@ -68,16 +92,57 @@ def io_record(ctx: Context, inputs: list[Binding], outputs: list[Binding]) -> st
 
 
 class Stage:
-    """One conversion step. `after` names the stage whose artifact it consumes ("pytorch" for the model)."""
+    """One conversion step, declared for the stage graph (converter/graph.py):
+
+    - `target`: the --targets name that selects it;
+    - `after`: the stage whose artifact it converts ("pytorch" for the model); its outputs are compared with
+      that stage's as well as PyTorch's;
+    - `needs`: other stages whose artifacts it reads;
+    - `takes` / `gives`: typed in-memory handoffs; a stage that takes one runs in the worker of the stage
+      that gives it;
+    - `default`: whether a run without --targets builds it;
+    - `worker`: the process it runs in ("main" is the one that loaded the model); `env`: the virtual
+      environment (a folder under the project root) that worker's Python comes from, None for this one.
+
+    A stage is registered once, in converter/stages/__init__.py.
+    """
 
     name: str
-    after: str
+    target: str
+    after: str = "pytorch"
+    needs: tuple[str, ...] = ()
+    takes: tuple[Handoff, ...] = ()
+    gives: tuple[Handoff, ...] = ()
+    worker: str = "main"
+    env: str | None = None
     precision: str = "fp32"
+    default: bool = True  # built when --targets is not given
+
+    def configure(self, options: Options) -> Stage:
+        """This stage as the options ask for it (the TF.js stage takes its precision from --quantize)."""
+        return self
+
+    def options_key(self, options: Options) -> dict:
+        """The options its artifact depends on, beyond the model and the inputs: part of its cache key."""
+        return {}
+
+    def warm_up(self) -> None:
+        """Import what the stage needs, in its worker, while the stages before it run elsewhere."""
 
     def convert(self, ctx: Context) -> Artifact:
         raise NotImplementedError
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
         """Run the artifact in its real runtime on inputs already in its layout, keyed by PyTorch names;
-        return outputs keyed by PyTorch names, still in the artifact's layout."""
+        return outputs keyed by PyTorch names, still in the artifact's layout. A stage that runs its artifact
+        on several backends returns {backend: outputs}, its main one first."""
         raise NotImplementedError
+
+    def start_run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> Callable[[], Any]:
+        """Start `run` and return what waits for its result: a stage whose runtime is another process (Node.js)
+        lets its worker convert the next stage meanwhile."""
+        return lambda: self.run(ctx, artifact, cases)
+
+    def diagnose(self, ctx: Context, result) -> None:
+        """Called in the stage's worker when it failed: attach what explains the failure to `result` (notes,
+        extra report keys, a better error). Never raises."""

@@ -59,6 +59,7 @@ class ExecuTorchStage(Stage):
     precision = "fp32"
     worker = "executorch"
     env = ".venv-executorch"
+    default = False  # its own environment and ~1 s per MB of weights: asked for by name, for now
 
     def warm_up(self) -> None:
         import executorch.runtime  # noqa: F401

@@ -17,8 +17,7 @@ OPSET = 18
 
 
 class OnnxStage(Stage):
-    name = "onnx"
-    after = "pytorch"
+    name = target = "onnx"
 
     def convert(self, ctx: Context) -> Artifact:
         import torch

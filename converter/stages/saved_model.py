@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConversionError, first_line
 from ..layout import Binding, candidate_perms, permute_layout
-from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
+from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
 from .onnx2tf_fixes import channels_last_add
 from .onnx_rewrites import onnx_for_onnx2tf
 
@@ -25,6 +25,8 @@ from .onnx_rewrites import onnx_for_onnx2tf
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
+# The TFLite stages convert the SavedModel's function from memory instead of reloading it from disk.
+TF_MODEL = Handoff("tf_model", "(tf.Module holder, ConcreteFunction serving_default) of the SavedModel")
 ONEDNN_MAYBE_ON = False  # TensorFlow was imported before import_tensorflow, without oneDNN turned off
 
 
@@ -159,8 +161,21 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool 
 
 
 class SavedModelStage(Stage):
-    name = "saved_model"
+    name = target = "saved_model"
     after = "onnx"
+    gives = (TF_MODEL,)
+    worker = "tf"
+
+    def warm_up(self) -> None:
+        import_tensorflow()
+        import onnx2tf  # noqa: F401
+
+    def diagnose(self, ctx: Context, result) -> None:
+        from ..diverge import annotate  # re-runs onnx2tf with its per-op check: only on failure
+        from ..errors import ParityError
+
+        if isinstance(result.error, ParityError):
+            annotate(ctx, result)
 
     def convert(self, ctx: Context) -> Artifact:
         tf = import_tensorflow()
@@ -170,8 +185,7 @@ class SavedModelStage(Stage):
         extra = ctx.work / "saved_model" / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / IO_RECORD).write_text(io_record(ctx, inputs, outputs))
-        # The TFLite stages convert this same function from memory instead of reloading it from disk.
-        ctx.shared["tf_model"] = (holder, concrete)
+        ctx.give(TF_MODEL, (holder, concrete))
         return Artifact(Path("saved_model"), "fp32", inputs, outputs)
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:

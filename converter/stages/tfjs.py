@@ -26,11 +26,18 @@ NODE_BACKENDS = ("wasm", "cpu")
 
 
 class TfjsStage(Stage):
-    name = "tfjs"
+    name = target = "tfjs"
     after = "saved_model"
+    worker = "tf"
 
     def __init__(self, precision: str = "fp32") -> None:
         self.precision = precision
+
+    def configure(self, options) -> Stage:
+        return TfjsStage(options.quantize)
+
+    def options_key(self, options) -> dict:
+        return {"quantize": options.quantize}
 
     def convert(self, ctx: Context) -> Artifact:
         source = ctx.artifacts["saved_model"]
@@ -73,7 +80,10 @@ class TfjsStage(Stage):
         return Artifact(Path("tfjs/model.json"), self.precision, inputs, outputs, notes, extra, bundle=Path("tfjs"))
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> dict[str, list[Arrays]]:
-        return run_in_node(ctx.work / artifact.path, artifact, cases, log=ctx.work / "logs" / "tfjs.node.log")
+        return self.start_run(ctx, artifact, cases)()
+
+    def start_run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]):
+        return start_in_node(ctx.work / artifact.path, artifact, cases, log=ctx.work / "logs" / "tfjs.node.log")
 
 
 def write_graph_model(saved_model: Path, out: Path, precision: str) -> None:
@@ -112,13 +122,19 @@ def write_graph_model(saved_model: Path, out: Path, precision: str) -> None:
 
 
 def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path) -> dict[str, list[Arrays]]:
-    """One Node.js process runs every case on every backend of NODE_BACKENDS; tensors travel as raw
-    little-endian files. Returns each backend's outputs; raises for a kernel that any backend of BACKENDS
-    lacks (from the kernels the run dispatched), then for a backend whose run failed."""
+    return start_in_node(model_json, artifact, cases, log)()
+
+
+def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path):
+    """Start one Node.js process that runs every case on every backend of NODE_BACKENDS (tensors travel as
+    raw little-endian files) and return what waits for it. The wait returns each backend's outputs; it raises
+    for a kernel that any backend of BACKENDS lacks (from the kernels the run dispatched), then for a backend
+    whose run failed."""
     node = shutil.which("node")
     if node is None:
         raise ConversionError("Node.js is not installed", stage="tfjs", hint="install Node.js 20 and run npm ci")
-    with tempfile.TemporaryDirectory(prefix="tfjs-run-") as tmp:
+    tmp = tempfile.mkdtemp(prefix="tfjs-run-")
+    try:
         # cpu first: it registers the most kernels, so the audit sees the whole model before wasm may stop.
         request = {"model": str(model_json), "backends": sorted(NODE_BACKENDS, key=lambda b: b != "cpu"),
                    "cases": [], "outputs": [b.artifact_name for b in artifact.outputs]}
@@ -134,32 +150,50 @@ def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: 
         (Path(tmp) / "request.json").write_text(json.dumps(request))
         start = log.stat().st_size if log.is_file() else 0
         with open(log, "a") as log_file:
-            done = subprocess.run([node, str(RUNNER), str(Path(tmp) / "request.json")], stdout=subprocess.PIPE,
-                                  stderr=log_file, text=True, cwd=str(RUNNER.parent))
-        if done.returncode != 0:  # TF.js itself did not start
-            with open(log, "rb") as log_file:
-                log_file.seek(start)
-                said = next((line.strip() for line in log_file.read().decode(errors="replace").splitlines()
-                             if line.strip()), "")
-            hint = "run `npm ci` at the project root" if "Cannot find" in said else f"see logs/{log.name}"
-            raise ConversionError(f"TF.js in Node.js failed (exit {done.returncode})" + (f": {said}" if said else ""),
-                                  stage="tfjs", hint=hint)
-        reply = json.loads(done.stdout.strip().splitlines()[-1])
-        raise_for_missing(missing_kernels(reply["kernels"]), json.loads(model_json.read_text()))
-        failed = {b: r["error"] for b, r in reply["backends"].items() if "error" in r}
-        if failed:
-            raise ConversionError("TF.js in Node.js failed on " + "; ".join(f"{b}: {e}" for b, e in failed.items()),
-                                  stage="tfjs", hint=f"see logs/{log.name}; every kernel the model uses is registered "
-                                  "in every backend, so this is a TF.js limitation: report it with the model")
-        results = {}
-        for backend in NODE_BACKENDS:
-            results[backend] = []
-            for case_reply in reply["backends"][backend]["cases"]:
-                outs = {}
-                for b, meta in zip(artifact.outputs, case_reply["outputs"]):
-                    outs[b.name] = np.fromfile(meta["file"], dtype=meta["dtype"]).reshape(meta["shape"])
-                results[backend].append(outs)
-        return results
+            process = subprocess.Popen([node, str(RUNNER), str(Path(tmp) / "request.json")], stdout=subprocess.PIPE,
+                                       stderr=log_file, text=True, cwd=str(RUNNER.parent))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    def wait() -> dict[str, list[Arrays]]:
+        try:
+            stdout, _ = process.communicate()
+            return _node_results(process.returncode, stdout, model_json, artifact, log, start)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    return wait
+
+
+def _node_results(returncode: int, stdout: str, model_json: Path, artifact: Artifact, log: Path,
+                  start: int) -> dict[str, list[Arrays]]:
+    if returncode != 0:  # TF.js itself did not start
+        with open(log, "rb") as log_file:
+            log_file.seek(start)
+            said = next((line.strip() for line in log_file.read().decode(errors="replace").splitlines()
+                         if line.strip()), "")
+        hint = "run `npm ci` at the project root" if "Cannot find" in said else f"see logs/{log.name}"
+        raise ConversionError(f"TF.js in Node.js failed (exit {returncode})" + (f": {said}" if said else ""),
+                              stage="tfjs", hint=hint)
+    reply = json.loads(stdout.strip().splitlines()[-1])
+    raise_for_missing(missing_kernels(reply["kernels"]), json.loads(model_json.read_text()))
+    failed = {b: r["error"] for b, r in reply["backends"].items() if "error" in r}
+    if failed:
+        raise ConversionError("TF.js in Node.js failed on " + "; ".join(f"{b}: {e}" for b, e in failed.items()),
+                              stage="tfjs", hint=f"see logs/{log.name}; every kernel the model uses is registered "
+                              "in every backend, so this is a TF.js limitation: report it with the model")
+    results = {}
+    for backend in NODE_BACKENDS:
+        results[backend] = []
+        for case_reply in reply["backends"][backend]["cases"]:
+            outs = {}
+            for b, meta in zip(artifact.outputs, case_reply["outputs"]):
+                outs[b.name] = np.fromfile(meta["file"], dtype=meta["dtype"]).reshape(meta["shape"])
+            results[backend].append(outs)
+    return results
 
 
 def _hint_for(ops: list[str]) -> str:

@@ -8,7 +8,11 @@ from pathlib import Path
 from ..errors import ConversionError, first_line
 from ..layout import Binding
 from .base import Arrays, Artifact, Context, Stage
-from .saved_model import build_tf_model, import_tensorflow
+from .base import Handoff
+from .saved_model import TF_MODEL, build_tf_model, import_tensorflow
+
+# The TF model rebuilt for TFLite with some ops decomposed: the fp32 stage builds it, the fp16 stage reuses it.
+TFLITE_MODEL = Handoff("tflite_model", "(tf.Module holder, ConcreteFunction, how it was rebuilt)")
 
 # TF ops that TFLite has no builtin for, but that onnx2tf can build from elementary ops. Erf is exact GELU's
 # core; its replacement is a polynomial approximation with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26).
@@ -16,7 +20,11 @@ PSEUDO_OPS = {"Erf"}
 
 
 class TfliteStage(Stage):
+    target = "tflite"
     after = "saved_model"
+    takes = (TF_MODEL,)
+    gives = (TFLITE_MODEL,)
+    worker = "tf"
 
     def __init__(self, precision: str) -> None:
         self.precision = precision
@@ -27,7 +35,7 @@ class TfliteStage(Stage):
         tf = import_tensorflow()
         source = ctx.artifacts["saved_model"]
         notes = []
-        holder, concrete = ctx.shared["tf_model"]
+        holder, concrete = ctx.take(TF_MODEL)
         try:
             flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
         except Exception as exc:
@@ -38,9 +46,9 @@ class TfliteStage(Stage):
                                       unsupported_ops=sorted(missing), hint="see the log; these ops need a rewrite "
                                       "in the model or TFLite's Flex delegate") from exc
             # Rebuild the TF model for TFLite alone, with those ops decomposed (cached for the fp16 stage).
-            if "tflite_model" not in ctx.shared:
-                ctx.shared["tflite_model"] = _rebuild(ctx, tuple(sorted(missing)))
-            holder, concrete, how = ctx.shared["tflite_model"]
+            if not ctx.has(TFLITE_MODEL):
+                ctx.give(TFLITE_MODEL, _rebuild(ctx, tuple(sorted(missing))))
+            holder, concrete, how = ctx.take(TFLITE_MODEL)
             flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
             notes.append(f"{', '.join(sorted(missing))} built from elementary ops: TFLite has no such builtin ({how})")
         path = Path("tflite") / self.filename
@@ -50,6 +58,13 @@ class TfliteStage(Stage):
         copy = lambda b: Binding(b.name, b.artifact_name, list(b.shape), b.layout, list(b.perm))  # noqa: E731
         return Artifact(path, self.precision, [copy(b) for b in source.inputs], [copy(b) for b in source.outputs],
                         notes)
+
+    def diagnose(self, ctx: Context, result) -> None:
+        from ..errors import ParityError
+        from ..precision import annotate_fp16
+
+        if isinstance(result.error, ParityError) and self.precision == "fp16":
+            annotate_fp16(ctx, result, ctx.reference)
 
     def _convert(self, converter) -> bytes:
         import tensorflow as tf
@@ -77,7 +92,7 @@ def _rebuild(ctx: Context, ops: tuple[str, ...]):
     from ..layout import to_artifact
     from ..parity import SCALE_FLOOR
 
-    _, reference = ctx.shared["tf_model"]
+    _, reference = ctx.take(TF_MODEL)
     case = ctx.cases.inputs[0]
     perms = {b.name: b.perm for b in ctx.artifacts["saved_model"].inputs}
     args = [to_artifact(case[s.name], perms[s.name]) for s in ctx.inputs]

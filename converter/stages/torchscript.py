@@ -9,7 +9,9 @@ import numpy as np
 
 from ..errors import ConversionError, first_line
 from ..samples import flatten_outputs
-from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
+from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
+
+TRACED = Handoff("traced", "torch.jit.ScriptModule: the traced model, which the lite interpreter's export reuses")
 
 # The Android runtime the sample app pins (mobile/android). Its loader accepts bytecode versions 4..9
 # (caffe2/serialize/versions.h at that release: kMin/kMaxSupportedBytecodeVersion); 8 is what its own exporter
@@ -62,8 +64,8 @@ def _trace_flat(module, example: tuple):
 
 
 class TorchScriptStage(Stage):
-    name = "torchscript"
-    after = "pytorch"
+    name = target = "torchscript"
+    gives = (TRACED,)
 
     def convert(self, ctx: Context) -> Artifact:
         import torch
@@ -86,7 +88,7 @@ class TorchScriptStage(Stage):
                                           hint="make forward traceable (no data-dependent Python control flow)") from exc
                 notes.append("captured with torch.jit.trace on the first input case, through a wrapper that "
                              f"returns the outputs as one flat dict ({first_line(first)[:80]})")
-        ctx.shared["traced"] = module
+        ctx.give(TRACED, module)
         path = ctx.work / "model.pt"
         # Serialised in memory and written by Python: torch's own file writer aborts the whole process
         # (std::terminate) when the disk fills up, where Python's raises an OSError the pipeline reports.
@@ -103,15 +105,16 @@ class TorchScriptStage(Stage):
 
 
 class LiteStage(Stage):
-    name = "ptl"
+    name = target = "ptl"
     after = "torchscript"
+    takes = (TRACED,)
 
     def convert(self, ctx: Context) -> Artifact:
         import torch
 
         from torch.jit.mobile import _backport_for_mobile, _get_model_bytecode_version
 
-        traced = ctx.shared["traced"]
+        traced = ctx.take(TRACED)
         notes = []
         # optimize_for_mobile needs XNNPACK, which this torch build lacks (it asserts even with every XNNPACK
         # pass blocklisted). torch.jit.freeze does the build-independent part of its work (conv-batchnorm

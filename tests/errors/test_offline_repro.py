@@ -78,6 +78,7 @@ def test_calibration_file_is_ours(tmp_path, monkeypatch):
 VARYING = {
     "report.json": "timings, peak memory",
     "report.html": "timings, peak memory",
+    ".cache/index.json": "the report's timings and peak memory, kept for a re-run (converter/cache.py)",
     # TensorFlow gives every SavedModel save a random `uuid` in its fingerprint; the content hashes beside it
     # are equal (checked below). Nothing that loads the SavedModel reads it.
     "saved_model/fingerprint.pb": "FingerprintDef.uuid is random per save",
