@@ -1,15 +1,33 @@
-"""Fixtures for the Android sample's tests: the converted digits folder (`digits_dir`, tests/conftest.py)
-read as the app reads it, and each mobile artifact run on its golden inputs in the desktop build of the
-runtime that Android uses."""
+"""Fixtures for the Android sample's tests: the converted digits folder with every target, the opt-in
+executorch one included (`digits_dir`, overriding tests/conftest.py's), read as the app reads it, and each
+mobile artifact run on its golden inputs in the desktop build of the runtime that Android uses."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from converter.layout import to_artifact
 from mobile_runtimes import MOBILE_ARTIFACTS, MobileRun, golden_arrays, run_artifact
+from runcli import DIGITS, run_cli
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory, digits_run):
+    """The session's digits conversion (tests/conftest.py) converted again into a copy with every registered
+    target: executorch is opt-in (not built without --targets), and the app's default build runs its .pte.
+    The re-run reuses the copied stages (converter/cache.py), so only the executorch stage runs."""
+    from converter.stages import targets
+
+    out = tmp_path_factory.mktemp("mobile") / "digits"
+    shutil.copytree(digits_run[0], out)
+    proc = run_cli("convert", *DIGITS, "--eval-data", "examples/digits/test.npz", "--out", out, "--force",
+                   "--targets", ",".join(targets()))
+    assert proc.returncode == 0, f"conversion failed:\n{proc.stdout}\n{proc.stderr}"
+    assert "executorch" in targets()
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -24,20 +42,16 @@ def golden(digits_dir) -> dict:
 
 @pytest.fixture(scope="session")
 def pte(digits_dir, metadata) -> dict:
-    """metadata.json's entry for model.pte. Until the pipeline runs the executorch stage by default
-    (converter/stages/executorch.py exists; its registration in the stage graph is the pipeline's), the
-    digits conversion has none, and the tests of the .pte say so by skipping."""
-    if "executorch" not in metadata["artifacts"]:
-        pytest.skip("the digits conversion has no executorch artifact: the pipeline does not run the "
-                    "executorch stage (yet)")
+    """metadata.json's entry for model.pte."""
+    assert "executorch" in metadata["artifacts"], f"{digits_dir}/metadata.json has no executorch artifact"
     return metadata["artifacts"]["executorch"]
 
 
 @pytest.fixture(scope="session")
 def mobile_runs(digits_dir, metadata, golden) -> dict[str, MobileRun]:
-    """Every mobile artifact of the conversion in its desktop runtime (the .pte when the pipeline made one)."""
+    """Every mobile artifact of the conversion in its desktop runtime."""
     runs = {}
-    for key in (k for k in MOBILE_ARTIFACTS if k in metadata["artifacts"]):
+    for key in MOBILE_ARTIFACTS:
         spec = metadata["artifacts"][key]
         perms = {b["name"]: b["perm"] for b in spec["inputs"]}
         inputs = [{name: to_artifact(x, perms[name]) for name, x in case.items()} for case in golden_arrays(golden, "inputs")]

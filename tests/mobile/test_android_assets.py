@@ -19,12 +19,6 @@ EXPECTED = ["metadata.json", "golden/golden.json", "model.pte", "model.ptl", "tf
 
 
 @pytest.fixture
-def expected(metadata) -> list[str]:
-    """EXPECTED, less model.pte while the pipeline does not make one (tests/mobile/conftest.py's `pte`)."""
-    return [name for name in EXPECTED if name != "model.pte" or "executorch" in metadata["artifacts"]]
-
-
-@pytest.fixture
 def app(tmp_path):
     """An app module with the sample's manifest, so installs never touch the checkout's assets."""
     app = tmp_path / "app"
@@ -47,16 +41,15 @@ def _edit_report(folder, stage, status):
     (folder / "report.json").write_text(json.dumps(report))
 
 
-def test_installs_the_mobile_artifacts_with_their_relative_paths(digits_dir, app, expected):
+def test_installs_the_mobile_artifacts_with_their_relative_paths(digits_dir, app):
     installed = install_assets(digits_dir, app)
     root = app / ASSETS
-    assert sorted(p.relative_to(root).as_posix() for p in installed) == sorted(expected)
-    for name in expected:
+    assert sorted(p.relative_to(root).as_posix() for p in installed) == sorted(EXPECTED)
+    for name in EXPECTED:
         assert (root / name).read_bytes() == (digits_dir / name).read_bytes(), name
     # Every artifact path the app looks up in metadata.json resolves inside the assets.
     artifacts = json.loads((root / "metadata.json").read_text())["artifacts"]
-    keys = [k for k in ("executorch", "ptl", "tflite_fp32", "tflite_fp16") if k in artifacts]
-    assert len(keys) >= 3 and all((root / artifacts[k]["path"]).is_file() for k in keys)
+    assert all((root / artifacts[k]["path"]).is_file() for k in ("executorch", "ptl", "tflite_fp32", "tflite_fp16"))
     assert [p.name for p in root.parent.iterdir()] == ["model"], "staging folders left behind"
 
 
@@ -87,7 +80,7 @@ def test_refuses_when_the_float32_tflite_was_not_verified(folder, app):
     assert not (app / ASSETS).exists()
 
 
-def test_refuses_when_neither_pytorch_runtime_artifact_was_verified(folder, app, pte):
+def test_refuses_when_neither_pytorch_runtime_artifact_was_verified(folder, app):
     """The executorch build needs the .pte, the (deprecated) ptl build the .ptl: one of them must have passed."""
     _edit_report(folder, "executorch", "degenerate")
     _edit_report(folder, "ptl", "skipped")
@@ -97,13 +90,13 @@ def test_refuses_when_neither_pytorch_runtime_artifact_was_verified(folder, app,
     assert not (app / ASSETS).exists()
 
 
-def test_without_a_pte_the_ptl_alone_is_enough(folder, app, expected):
+def test_without_a_pte_the_ptl_alone_is_enough(folder, app):
     _edit_report(folder, "executorch", "skipped")
     names = {p.relative_to(app / ASSETS).as_posix() for p in install_assets(folder, app)}
-    assert names == set(expected) - {"model.pte"}
+    assert names == set(EXPECTED) - {"model.pte"}
 
 
-def test_without_a_ptl_the_pte_alone_is_enough(folder, app, pte):
+def test_without_a_ptl_the_pte_alone_is_enough(folder, app):
     """The deprecated .ptl is optional: a folder converted without the ptl target installs for the
     executorch build."""
     _edit_report(folder, "ptl", "skipped")
@@ -119,7 +112,7 @@ def test_refuses_when_only_the_ptl_was_there_and_it_did_not_pass(folder, app):
     assert not (app / ASSETS).exists()
 
 
-def test_refuses_a_pte_the_pinned_android_runtime_cannot_load(folder, app, pte):
+def test_refuses_a_pte_the_pinned_android_runtime_cannot_load(folder, app):
     pte = folder / "model.pte"
     data = bytearray(pte.read_bytes())
     data[4:8] = b"ET99"

@@ -65,9 +65,7 @@ def test_pte_is_one_the_android_runtime_loads(digits_dir, pte):
 
 
 @pytest.mark.parametrize("key", MOBILE_ARTIFACTS)
-def test_mobile_artifact_matches_golden(request, mobile_runs, golden, key):
-    if key == "executorch":
-        request.getfixturevalue("pte")  # skips, saying why, when the conversion has no .pte
+def test_mobile_artifact_matches_golden(mobile_runs, golden, key):
     run = mobile_runs[key]
     perms = {b["name"]: b["perm"] for b in run.spec["outputs"]}
     got = [{name: from_artifact(y, perms[name]) for name, y in case.items()} for case in run.outputs]
