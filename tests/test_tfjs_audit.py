@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from converter.errors import ConversionError
 from converter.layout import Binding
 from converter.stages.base import Artifact
 from converter.stages.tfjs import NODE_BACKENDS, run_in_node
-from converter.stages.tfjs_audit import SUPPORT_FILE, make_runnable, missing_kernels, raise_for_missing
+from converter.stages.tfjs_audit import (SUPPORT_FILE, _inferred_shapes, kernel_batch_tiles, make_runnable,
+                                         missing_kernels, raise_for_missing)
 
 
 def _ops(*names: str) -> dict:
@@ -166,6 +168,73 @@ def test_host_ops_and_unknown_fusions_are_one_error_each(tmp_path):
     assert "n0: activation softsign" in message and "n2: activation fancyact" in message and "n1" not in message
     assert "_FusedConv2D bn with fused_ops ['FusedBatchNorm', 'Relu']" in message and "nobias" not in message
     assert "wasm, webgl, webgpu, cpu" in message
+
+
+@pytest.mark.parametrize("operand, out, tiles", [
+    ([2, 1], [2, 3], [1, 3]),  # efficientvit: [24, 1, 49, 33] against [24, 32, 1, 49]
+    ([1, 3], [2, 3], []), ([3], [2, 3], []), ([], [2, 3], []), ([1, 1], [2, 3], []), ([2, 3], [2, 3], []),
+    ([4, 1, 2], [4, 3, 2], [1, 3, 1]), ([1, 1, 2], [4, 3, 2], []), ([1, 2, 1], [3, 2, 4], [1, 1, 4]),
+    ([-1, 1], [-1, 3], [1, 3]), ([1, 3], [-1, 3], []), ([-1, 3], [-1, 3], []),  # --dynamic-batch
+    ([2, 1], [2, -1], None),
+])
+def test_kernel_batch_tiles_follow_the_kernels_modulo_indexing(operand, out, tiles):
+    """TF.js's BatchMatMul kernels read operand X's matrix `batch % batchSizeOfX` of its flattened batch:
+    right for leading broadcast axes only."""
+    assert kernel_batch_tiles(operand, out) == tiles
+
+
+def test_shapes_are_inferred_through_tensorflowjs_own_ops(relu_graph):
+    """TensorFlow registers neither FusedDepthwiseConv2dNative nor Prelu (tensorflowjs writes them): the shape
+    inference for the batched-matmul check stands shape-alike ops in, rather than skipping the check."""
+    model_json = json.loads((relu_graph / "model.json").read_text())
+    nodes = {n["op"]: n for n in model_json["modelTopology"]["node"]}
+    depthwise, conv = nodes["FusedDepthwiseConv2dNative"], nodes["_FusedConv2D"]
+    model_json["modelTopology"]["node"].append(
+        {"name": "prelu", "op": "Prelu", "input": [conv["name"], conv["input"][2]], "attr": {"T": {"type": "DT_FLOAT"}}})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        shapes = _inferred_shapes(model_json, relu_graph, [depthwise["name"], "prelu"])
+    assert not [w for w in caught if "batched matmuls" in str(w.message)]
+    assert shapes[depthwise["name"]][1] == [1, 4, 4, 4] and shapes["prelu"][1] == [1, 6, 6, 4]
+
+
+def _undo_tiles(model_json: dict) -> None:
+    """model.json as it was before the batched-matmul rewrite: the Tile nodes bypassed."""
+    nodes = model_json["modelTopology"]["node"]
+    tiles = {n["name"]: n["input"][0] for n in nodes if n["op"] == "Tile"}
+    for n in nodes:
+        n["input"] = [tiles.get(i, i) for i in n.get("input", [])]
+
+
+@pytest.mark.parametrize("model, side", [("inner_broadcast_matmul", "b"), ("inner_broadcast_matmul_mirrored", "a")])
+def test_inner_batch_broadcast_matmuls_are_tiled_and_match_in_tfjs(tmp_path, model, side):
+    """[2, 3, 1, 5] @ [2, 1, 5, 4] (and mirrored) through the whole pipeline: the broadcast operand gets a Tile,
+    and TF.js matches PyTorch on wasm and cpu. The same model.json without the Tile is off on both: the rewrite
+    is what fixes it (when a TF.js release fixes its kernels, this says so)."""
+    out = tmp_path / "out"
+    proc = run_cli("convert", f"tests/models/small.py:{model}", "--input-shape", "2,3,5", "--targets", "tfjs",
+                   "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stage = next(s for s in json.loads((out / "report.json").read_text())["stages"] if s["name"] == "tfjs")
+    assert [(r["op"], r["fix"], r["what"].split(" [")[0]) for r in stage["rewrites"]] == \
+        [("BatchMatMulV2", "tiled", f"operand {side}")]
+    errors = {c["runtime"]: c["max_rel_err"] for c in stage["comparisons"] if c["against"] == "pytorch"}
+    assert set(errors) == set(NODE_BACKENDS) and max(errors.values()) < 1e-5, errors
+
+    folder = out / "tfjs"
+    model_json = json.loads((folder / "model.json").read_text())
+    _undo_tiles(model_json)
+    (folder / "model.json").write_text(json.dumps(model_json))
+    meta = json.loads((out / "metadata.json").read_text())["artifacts"]["tfjs"]
+    bindings = [[Binding(b["name"], b["artifact_name"], b["shape"], b["layout"], b["perm"]) for b in meta[kind]]
+                for kind in ("inputs", "outputs")]
+    x = np.load(out / "golden" / "input_x_random_0.npy")
+    expected = np.load(out / "golden" / "output_output_random_0.npy")
+    runs = run_in_node(folder / "model.json", Artifact(folder / "model.json", "fp32", *bindings), [{"x": x}],
+                       log=tmp_path / "node.log")
+    for backend, outputs in runs.items():
+        error = np.abs(outputs[0]["output"] - expected).max() / np.abs(expected).max()
+        assert error > 0.05, (backend, error)
 
 
 def test_missing_kernels_name_the_nodes_and_the_backends():

@@ -3,7 +3,7 @@
 The support table (converter/js/tfjs_support.json) is derived from the pinned @tensorflow packages by
 converter/js/tfjs_support.mjs: per backend (cpu, wasm, webgl, webgpu) its registered kernels and, per fused
 kernel, the fused activations it implements. tests/test_tfjs_audit.py re-derives it and fails when a new
-package version changes it. Three checks, in order:
+package version changes it. Four checks:
 
 1. Host-specific ops. TensorFlow's oneDNN rewrites (`_MklLayerNorm`, `_Mkl*`) depend on the CPU that
    converts and exist in no TF.js backend: an error, never a rewrite (converter/stages/tfjs.py keeps them
@@ -19,7 +19,20 @@ package version changes it. Three checks, in order:
        after:   _FusedConv2D(x, w, b; fused_ops=[BiasAdd]) -> AddV2(3) -> Relu6 -> Mul(x) -> Mul(1/6) -> consumer
 
    The last node of the rewrite takes the fused node's name, so consumers and output names stay.
-3. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
+3. Batched matmuls that broadcast over an inner batch axis. Every backend's BatchMatMul kernel flattens the
+   batch dimensions of each operand into one and indexes operand X's matrices with `batch % batchSizeOfX`
+   (tfjs-backend-cpu and -wasm kernels/BatchMatMul.js, webgl's mulmat_packed_gpu.js, webgpu's
+   matmul_*_webgpu.js), which is right only when X's batch shape, padded with leading 1s, is 1s followed by
+   the trailing dimensions of the output's batch shape. [24, 32, 1, 49] @ [24, 1, 49, 33] (timm
+   efficientvit_b2) silently reads the wrong matrices of the second operand. Shapes come from TensorFlow's
+   shape inference on the graph (model.json does not hold them), and such an operand gets a Tile over the
+   batch axes it broadcasts (the kernel that TF.js's BroadcastTo op runs; the BroadcastTo op would need
+   every output dimension, and --dynamic-batch leaves the batch unknown):
+
+       before:  BatchMatMulV2([24, 32, 1, 49], [24, 1, 49, 33])
+       after:   BatchMatMulV2([24, 32, 1, 49], Tile([24, 1, 49, 33], [1, 32, 1, 1]))
+
+4. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
    backend; what is missing is one error naming the nodes, kernels and backends.
 """
 
@@ -29,6 +42,7 @@ import base64
 import functools
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,41 +72,55 @@ class Rewrite:
     node: str
     op: str
     what: str  # e.g. "activation tanh", "rank-4 bias"
-    backends: list[str]  # the backends that could not run it fused
+    backends: list[str]  # the backends that could not run it fused, or that compute it wrong
+    fix: str = "unfused"  # "unfused": split off the fused op; "tiled": an operand tiled over its batch axes
 
     def describe(self) -> str:
+        if self.fix == "tiled":
+            return (f"{self.op} {self.node}: {self.what} ({', '.join(self.backends)} broadcast a batched matmul's "
+                    "operand only over leading batch axes)")
         return f"{self.op} {self.node}: {self.what} unfused ({', '.join(self.backends)} lack it)"
 
 
 class _Graph:
-    """model.json's nodes and weights, with helpers to add nodes and scalar constants."""
+    """model.json's nodes and weights, with helpers to add nodes and constants (float scalars, int32 vectors)."""
 
     def __init__(self, model_json: dict) -> None:
         self.json = model_json
         self.nodes = model_json["modelTopology"]["node"]
         self.added: list[dict] = []
-        self.constants: dict[str, float] = {}
+        self.constants: dict[str, np.ndarray] = {}
         self.shapes = {w["name"]: w["shape"] for g in model_json["weightsManifest"] for w in g["weights"]}
 
     def node(self, name: str, op: str, inputs: list[str], dtype: dict, **attrs) -> str:
         self.added.append({"name": name, "op": op, "input": inputs, "attr": {"T": dtype, **attrs}})
         return name
 
-    def scalar(self, value: float) -> str:
-        name = f"converter/rewrite_const/{float(value)!r}"
+    def _constant(self, name: str, value: np.ndarray) -> str:
         if name not in self.constants:
-            self.constants[name] = float(value)
+            self.constants[name] = value
+            tf_dtype = {"float32": "DT_FLOAT", "int32": "DT_INT32"}[value.dtype.name]
+            shape = {"dim": [{"size": str(d)} for d in value.shape]} if value.shape else {}
             self.added.append({"name": name, "op": "Const", "attr": {
-                "dtype": {"type": "DT_FLOAT"}, "value": {"tensor": {"dtype": "DT_FLOAT", "tensorShape": {}}}}})
+                "dtype": {"type": tf_dtype}, "value": {"tensor": {"dtype": tf_dtype, "tensorShape": shape}}}})
         return name
+
+    def scalar(self, value: float) -> str:
+        return self._constant(f"converter/rewrite_const/{float(value)!r}", np.array(value, dtype="<f4"))
+
+    def ints(self, values: list[int]) -> str:
+        """A 1-D int32 constant (a shape, Tile's multiples)."""
+        return self._constant(f"converter/rewrite_const/int32/{'_'.join(map(str, values))}",
+                              np.array(values, dtype="<i4"))
 
     def commit(self, folder: Path) -> None:
         self.nodes.extend(self.added)
         if self.constants:
             names = sorted(self.constants)
-            np.array([self.constants[n] for n in names], dtype="<f4").tofile(folder / REWRITES_SHARD)
+            (folder / REWRITES_SHARD).write_bytes(b"".join(self.constants[n].tobytes() for n in names))
             self.json["weightsManifest"].append({"paths": [REWRITES_SHARD], "weights": [
-                {"name": n, "shape": [], "dtype": "float32"} for n in names]})
+                {"name": n, "shape": list(self.constants[n].shape), "dtype": self.constants[n].dtype.name}
+                for n in names]})
 
 
 def _hardswish(g: _Graph, x: str, name: str, t: dict, mid) -> str:  # x * relu6(x + 3) / 6
@@ -171,7 +199,7 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
                  "before importing tensorflow, or run the conversion in its own process")
     table, converter_attrs = support()["backends"], support()["converter_attrs"]
     graph = _Graph(model_json)
-    rewrites, impossible = [], []
+    rewrites, impossible = _tile_broadcast_batches(graph, folder, list(backends)), []
     for node in graph.nodes:
         if node["op"] not in FUSED:
             continue
@@ -221,6 +249,127 @@ def _unfuse(graph: _Graph, node: dict, extra: str, activation: str, bias_rank: i
         if lacking:
             done.append(Rewrite(name, op, f"activation {activation}", lacking))
     return done
+
+
+# Graph ops that reach TF.js's BatchMatMul kernel with batch dimensions. (_FusedMatMul reaches it too, but
+# TensorFlow's _FusedMatMul is MatMul's fusion and only ever 2-D: no batch to broadcast.)
+BATCHED_MATMULS = ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+
+
+def kernel_batch_tiles(operand: list[int], out: list[int]) -> list[int] | None:
+    """Tile multiples over `operand`'s batch axes that make TF.js's BatchMatMul kernels read its matrices right
+    for the output batch shape `out` (-1: unknown); [] when they already do, None when an unknown dimension
+    hides what is needed.
+
+    The kernels index the operand's flattened batch with `batch % size`, which is right when its batch shape,
+    padded with leading 1s, is 1s followed by the trailing part of `out`: [32, 1] against [32, 24] is not,
+    [1, 24] and [24] are. Every axis after the operand's first non-1 one where it is 1 and `out` is not gets
+    tiled. An unknown operand dimension is taken for the output's (TensorFlow's broadcast allows only it or 1).
+    """
+    pad = len(out) - len(operand)
+    padded = [1] * pad + list(operand)
+    first = next((i for i, d in enumerate(padded) if d != 1), len(padded))
+    tiles = []
+    for i in range(first, len(out)):
+        if padded[i] == 1 and out[i] != 1:
+            if out[i] < 0:
+                return None
+            tiles.append((i - pad, out[i]))
+    if not tiles:
+        return []
+    multiples = [1] * len(operand)
+    for axis, n in tiles:
+        multiples[axis] = n
+    return multiples
+
+
+def _tile_broadcast_batches(graph: _Graph, folder: Path, backends: list[str]) -> list[Rewrite]:
+    """Tile the operands of batched matmuls that TF.js's kernels would broadcast wrong (module docstring, 3)."""
+    names = [n["name"] for n in graph.nodes if n["op"] in BATCHED_MATMULS]
+    if not names:
+        return []
+    shapes = _inferred_shapes(graph.json, folder, names)
+    by_name = {n["name"]: n for n in graph.nodes}
+    rewrites, unknown = [], []
+    for name, (operands, out) in shapes.items():
+        node = by_name[name]
+        if any(s is None or len(s) < 2 for s in operands) or out is None or len(out) < 3:
+            continue
+        for k, shape in enumerate(operands):
+            multiples = kernel_batch_tiles(shape[:-2], out[:-2])
+            if multiples is None:
+                unknown.append(f"{name} ({shape} for batch {out[:-2]})")
+            if not multiples:
+                continue
+            lacking = [b for b in backends if "Tile" not in support()["backends"][b]["kernels"]]
+            if lacking:
+                raise ConversionError(f"{node['op']} {name} needs its operand tiled, and {', '.join(lacking)} "
+                                      "have no Tile kernel", stage="tfjs", hint="report the model with this message")
+            side = "ab"[k]
+            tiled = graph.node(f"{name}/tile_{side}", "Tile", [node["input"][k], graph.ints(multiples + [1, 1])],
+                               node["attr"].get("T", {"type": "DT_FLOAT"}), Tmultiples={"type": "DT_INT32"})
+            node["input"][k] = tiled
+            rewrites.append(Rewrite(name, node["op"], f"operand {side} {shape} tiled by {multiples + [1, 1]} for "
+                                    f"the output batch {out[:-2]}", list(backends), fix="tiled"))
+    if unknown:
+        warnings.warn("TF.js may broadcast these batched matmuls wrong (an unknown dimension hides whether an "
+                      "inner batch axis broadcasts): " + "; ".join(unknown))
+    return rewrites
+
+
+# Ops that tensorflowjs writes and TensorFlow does not register (fuse_depthwise_conv2d.py, fuse_prelu.py) -> an op
+# with the same output shape: (op, how many data inputs it keeps, the attributes it keeps; () keeps all but
+# the fusion's).
+SHAPE_STAND_INS = {"FusedDepthwiseConv2dNative": ("DepthwiseConv2dNative", 2, ()), "Prelu": ("Identity", 1, ("T",))}
+
+
+def _inferred_shapes(model_json: dict, folder: Path, names: list[str]) -> dict[str, tuple[list, list | None]]:
+    """Node name -> ([its inputs' shapes], its output's shape), by TensorFlow's shape inference on model.json's
+    graph with its constants' values (-1: unknown dimension, None: unknown rank). {} with a warning when
+    TensorFlow cannot import the graph."""
+    from .saved_model import import_tensorflow
+
+    tf = import_tensorflow()  # first: it sets up the environment that importing tensorflowjs needs
+    from google.protobuf import json_format
+    from tensorflow.core.framework import graph_pb2
+    from tensorflowjs.read_weights import read_weights
+
+    topology = {k: v for k, v in model_json["modelTopology"].items() if k in ("node", "library", "versions")}
+    try:
+        graph_def = json_format.ParseDict(topology, graph_pb2.GraphDef())
+        for node in graph_def.node:  # tensorflowjs's own ops, which TensorFlow lacks: shape-alike stand-ins
+            if node.op in SHAPE_STAND_INS:
+                op, arity, keep = SHAPE_STAND_INS[node.op]
+                data = [i for i in node.input if not i.startswith("^")]
+                controls = [i for i in node.input if i.startswith("^")]
+                del node.input[:]
+                node.input.extend(data[:arity] + controls)
+                for key in [k for k in node.attr if (k not in keep if keep else k in FUSION_ATTRS)]:
+                    del node.attr[key]
+                node.op = op
+        consts = {n.name: n for n in graph_def.node if n.op == "Const"}
+        # Shapes can be computed from integer constants (Reshape's shape): those need their values. Large float
+        # weights never are, and their empty tensors read as zeros.
+        for weight in read_weights(model_json["weightsManifest"], str(folder), flatten=True):
+            data = weight["data"]
+            if weight["name"] in consts and (data.dtype.kind != "f" or data.size <= 64):
+                consts[weight["name"]].attr["value"].tensor.CopyFrom(tf.make_tensor_proto(data))
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.graph_util.import_graph_def(graph_def, name="")
+    except Exception as exc:  # a graph TensorFlow cannot import is not for this check to reject
+        warnings.warn(f"batched matmuls not checked for TF.js's batch broadcasting: TensorFlow could not infer the "
+                      f"graph's shapes ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+        return {}
+
+    def dims(tensor):
+        return None if tensor.shape.rank is None else [-1 if d is None else int(d) for d in tensor.shape.as_list()]
+
+    shapes = {}
+    for name in names:
+        op = graph.get_operation_by_name(name)
+        shapes[name] = ([dims(t) for t in op.inputs[:2]], dims(op.outputs[0]))
+    return shapes
 
 
 def missing_kernels(kernels: list[str], backends=BACKENDS) -> dict[str, list[str]]:

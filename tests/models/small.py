@@ -139,10 +139,27 @@ class NestedOutputs(nn.Module):
         return {"scores": self.a(x), "inner": {"features": self.b(x), "pair": (self.a(x).tanh(), None)}}
 
 
-def seeded(cls):
+class InnerBroadcastMatmul(nn.Module):
+    """A batched matmul that broadcasts over an inner batch axis, as timm's efficientvit attention does
+    ([24, 32, 1, 49] @ [24, 1, 49, 33]): [2, 3, 1, 5] @ [2, 1, 5, 4], or mirrored, [2, 1, 4, 5] @ [2, 3, 5, 1],
+    from an input [2, 3, 5]. TF.js's BatchMatMul kernels broadcast only over leading batch axes."""
+
+    def __init__(self, mirrored: bool = False) -> None:
+        super().__init__()
+        self.q, self.k, self.mirrored = nn.Linear(5, 5), nn.Linear(3, 4), mirrored
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.q(x).unsqueeze(2)  # [2, 3, 1, 5]
+        b = self.k(x.transpose(1, 2)).unsqueeze(1)  # [2, 1, 5, 4]
+        if self.mirrored:
+            return b.transpose(2, 3) @ a.transpose(2, 3)  # [2, 1, 4, 5] @ [2, 3, 5, 1] -> [2, 3, 4, 1]
+        return a @ b  # [2, 3, 1, 4]
+
+
+def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
-        return cls()
+        return cls(*args)
 
     return build
 
@@ -157,6 +174,8 @@ two_input_tanh = seeded(TwoInputTanh)
 l2_normalized = seeded(L2Normalized)
 resizes = seeded(Resizes)
 nested_outputs = seeded(NestedOutputs)
+inner_broadcast_matmul = seeded(InnerBroadcastMatmul)
+inner_broadcast_matmul_mirrored = seeded(InnerBroadcastMatmul, True)
 
 
 def mobilenet_v2():
