@@ -264,10 +264,11 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
 # --- worker processes, seen from the main process
 
 class WorkerProcess:
-    """A child process running one worker's stages; messages travel as frames on its stdin and stdout."""
+    """A child process running one worker's stages; messages travel as frames on its stdin and stdout
+    (converter/worker.py). It starts warming up (imports) at once; `start` gives it the run's context."""
 
-    def __init__(self, name: str, env: str | None, stages: list[Stage], all_stages: list[Stage], ctx: Context,
-                 inbox: queue.Queue, cache=None) -> None:
+    def __init__(self, name: str, env: str | None, stages: list[Stage], all_stages: list[Stage], logs: Path,
+                 inbox: queue.Queue) -> None:
         from .worker import Channel
 
         self.name, self.stages = name, stages
@@ -275,19 +276,20 @@ class WorkerProcess:
         if not Path(python).exists():
             raise ConversionError(f"the {name} worker needs the virtual environment {env}, which is missing",
                                   stage=stages[0].name, hint="run `bash scripts/setup.sh`")
-        log = ctx.work / "logs" / f"worker-{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
         # A worker of this environment imports what this process can (a stage defined in a test module); one
         # of another environment gets only the project, never this environment's packages.
         paths = [p for p in sys.path if p and Path(p).is_dir()] if env is None else [str(ROOT)]
         environ = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(ROOT), *paths]))}
-        self.process = subprocess.Popen([python, "-m", "converter.worker", str(log)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, cwd=str(ROOT), env=environ)
+        self.process = subprocess.Popen([python, "-m", "converter.worker", str(logs / f"worker-{name}.log")],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT), env=environ)
         self.channel = Channel(self.process.stdout, self.process.stdin)
-        self.channel.send(("init", ctx, stages, all_stages, cache))
-        self.finished = False
+        self.send(("warm", stages, all_stages))
         self.reader = threading.Thread(target=self._read, args=(inbox,), daemon=True)
         self.reader.start()
+
+    def start(self, ctx: Context, cache) -> None:
+        self.send(("init", ctx, cache))
 
     def _read(self, inbox: queue.Queue) -> None:
         try:
@@ -321,62 +323,87 @@ class WorkerProcess:
                 self.process.wait()
 
 
-def run_graph(stages: list[Stage], ctx: Context, progress, cache=None) -> tuple[dict[str, StageResult], dict]:
-    """Run every stage of the plan in its worker; return the results in plan order and the outputs by stage."""
-    inbox: queue.Queue = queue.Queue()
-    groups: dict[str, list[Stage]] = {}
-    for name, group in workers(stages).items():
-        # A worker whose every stage is reused from the cache has nothing to import: copying runs here.
-        reused = cache is not None and all(cache.hit(s.name) for s in group)
-        here = reused or (not ctx.options.workers and group[0].env is None)
-        groups.setdefault(MAIN if here else name, []).extend(group)
-    if MAIN in groups:
-        groups[MAIN].sort(key=stages.index)
-    remote: dict[str, WorkerProcess] = {}
-    done: set[str] = set()
-    count = [0]
+class Workers:
+    """The worker processes of a plan, started before the model loads so that their imports (TensorFlow:
+    seconds) overlap the loading, the PyTorch reference and the main worker's stages. A context manager:
+    every process has ended when it exits."""
 
-    def announce(result: StageResult) -> None:
-        count[0] += 1
-        progress.stage_line(count[0], len(stages), result)
+    def __init__(self, stages: list[Stage], options, logs: Path) -> None:
+        self.stages = stages
+        self.inbox: queue.Queue = queue.Queue()
+        self.remote: dict[str, WorkerProcess] = {}
+        try:
+            for name, group in workers(stages).items():
+                if name != MAIN and (options.workers or group[0].env is not None):
+                    self.remote[name] = WorkerProcess(name, group[0].env, group, stages, logs, self.inbox)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self.remote.values():
+            worker.close()
+
+    def run(self, ctx: Context, progress, cache=None) -> tuple[dict[str, StageResult], dict]:
+        """Run every stage of the plan in its worker; return the results in plan order and the outputs by
+        stage."""
+        stages, remote = self.stages, {}
+        here = [s for s in stages if not any(s in w.stages for w in self.remote.values())]
+        for name, worker in self.remote.items():
+            if cache is not None and all(cache.hit(s.name) for s in worker.stages):
+                worker.close()  # everything reused: copying the files runs here
+                here += worker.stages
+            else:
+                remote[name] = worker
+        here.sort(key=stages.index)
+        done: set[str] = set()
+        count = [0]
+
+        def announce(result: StageResult) -> None:
+            count[0] += 1
+            progress.stage_line(count[0], len(stages), result)
+            for worker in remote.values():
+                if any(result.name in prerequisites(s, stages) for s in worker.stages):
+                    worker.send(("result", result, board.outputs.get(result.name), ctx.artifacts.get(result.name)))
+
+        def starting(name: str) -> None:
+            progress.say(f"[{count[0] + 1}/{len(stages)}] {name:<12} ...", level=2)
+
+        def pump() -> None:
+            name, message = self.inbox.get()
+            if name not in remote:
+                return  # a closed worker's last words
+            if message[0] == "start":
+                starting(message[1])
+            elif message[0] == "result":
+                _, result, outputs, artifact = message
+                board.record(result, outputs, artifact)
+                announce(result)
+            elif message[0] == "done":
+                done.add(name)
+            elif message[0] == "crashed":
+                done.add(name)
+                for stage in remote[name].stages:
+                    if stage.name not in board.results:
+                        result = StageResult(stage.name, stage.after, status="failed", precision=stage.precision,
+                                             tolerance=ctx.options.tolerances.get(stage.precision))
+                        result.worker = name
+                        result.error = ConversionError(f"the {name} worker process ended ({message[1]})",
+                                                       stage=stage.name,
+                                                       hint=f"see logs/worker-{name}.log and logs/{stage.name}.log")
+                        board.record(result, None, None)
+                        announce(result)
+
+        board = Board(ctx, pump)
         for worker in remote.values():
-            if any(result.name in prerequisites(s, stages) for s in worker.stages):
-                worker.send(("result", result, board.outputs.get(result.name), ctx.artifacts.get(result.name)))
-
-    def starting(name: str) -> None:
-        progress.say(f"[{count[0] + 1}/{len(stages)}] {name:<12} ...", level=2)
-
-    def pump() -> None:
-        name, message = inbox.get()
-        if message[0] == "start":
-            starting(message[1])
-        elif message[0] == "result":
-            _, result, outputs, artifact = message
-            board.record(result, outputs, artifact)
-            announce(result)
-        elif message[0] == "done":
-            done.add(name)
-        elif message[0] == "crashed":
-            done.add(name)
-            for stage in remote[name].stages:
-                if stage.name not in board.results:
-                    result = StageResult(stage.name, stage.after, status="failed", precision=stage.precision,
-                                         tolerance=ctx.options.tolerances.get(stage.precision))
-                    result.worker = name
-                    result.error = ConversionError(f"the {name} worker process ended ({message[1]})", stage=stage.name,
-                                                   hint=f"see logs/worker-{name}.log and logs/{stage.name}.log")
-                    board.record(result, None, None)
-                    announce(result)
-
-    board = Board(ctx, pump)
-    try:
-        for name, group in groups.items():
-            if name != MAIN:
-                remote[name] = WorkerProcess(name, group[0].env, group, stages, ctx, inbox, cache)
-        run_stages(groups.get(MAIN, []), stages, board, announce, cache, starting)
+            worker.start(ctx, cache)
+        run_stages(here, stages, board, announce, cache, starting)
         while len(done) < len(remote):
             pump()
-    finally:
-        for worker in remote.values():
-            worker.close()
-    return {s.name: board.results[s.name] for s in stages}, board.outputs
+        return {s.name: board.results[s.name] for s in stages}, board.outputs

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import golden, resources
 from .capture import captured
 from .errors import ConversionError, ConverterError, Interrupted, ParityError, UsageError
-from .graph import all_targets, plan, run_graph
+from .graph import Workers, all_targets, plan
 from .loading import LoadedModel, load_model
 from .outdir import OutputFolder
 from .parity import accuracy
@@ -82,6 +82,14 @@ def convert(model: str | LoadedModel, options: Options, *, weights: Path | None 
 def _run(model, options: Options, folder: OutputFolder, weights, trust_model, progress: Progress,
          started: float) -> Result:
     work = folder.work
+    stages = plan(options.targets, options)
+    with Workers(stages, options, work / "logs") as workers:
+        return _run_stages(model, options, folder, weights, trust_model, progress, started, stages, workers)
+
+
+def _run_stages(model, options: Options, folder: OutputFolder, weights, trust_model, progress: Progress,
+                started: float, stages, workers: Workers) -> Result:
+    work = folder.work
     with captured(work / "logs" / "load.log"):
         if options.memory_check and not isinstance(model, LoadedModel):
             # Loading an archive holds it whole in memory: judge it by its size before reading it.
@@ -96,11 +104,10 @@ def _run(model, options: Options, folder: OutputFolder, weights, trust_model, pr
         outputs, reference = reference_outputs(loaded.module, inputs, cases)
     model_ref = (loaded.source, weights, trust_model) if not isinstance(model, LoadedModel) else None
     ctx = Context(work, loaded, inputs, outputs, cases, options, model_ref=model_ref, reference=reference)
-    stages = plan(options.targets, options)
     versions = tool_versions()
     cache = _cache(folder, ctx, stages, loaded, weights, versions)
     progress.say(f"converting {loaded.source}: {len(stages)} stages, {len(cases.names)} input cases -> {folder.out}")
-    results, outputs_by_stage = run_graph(stages, ctx, progress, cache)
+    results, outputs_by_stage = workers.run(ctx, progress, cache)
     accuracy_ref = accuracy(reference, cases.labels)
     golden.write_golden(ctx, reference)
     golden.write_metadata(ctx, _model_name(loaded))

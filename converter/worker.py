@@ -2,9 +2,10 @@
 virtual environment (one with another numpy or torch).
 
 The interface, one frame per message on stdin (from the main process) and stdout (to it):
-- in:  ("init", ctx, stages, all_stages): the run's Context (without the model object) and this worker's
-       stages; then ("result", StageResult, outputs, artifact) for every stage of another worker that one
-       of these consumes; ("stop",) to end early.
+- in:  ("warm", stages, all_stages): this worker's stages, whose warm_up it runs at once; ("init", ctx,
+       cache): the run's Context (without the model object) and the cache; then ("result", StageResult,
+       outputs, artifact) for every stage of another worker that one of these consumes; ("stop",) to end
+       early, at any point.
 - out: ("result", StageResult, outputs, artifact) per stage, in order; ("done",) at the end.
 Frames are pickles in which numpy arrays travel as (dtype, shape, bytes), so that numpy 1.x and 2.x read
 each other. The worker's own stdout and stderr go to LOG, and each stage's to logs/<stage>.log as in-process.
@@ -87,16 +88,18 @@ def main(log_path: str) -> int:
 
     from .graph import Board, run_stages
 
-    kind, ctx, stages, all_stages, cache = channel.receive()
-    assert kind == "init", kind
-    ctx.model = LazyModel(*ctx.model_ref) if ctx.model_ref else None
+    kind, stages, all_stages = channel.receive()
+    assert kind == "warm", kind
     for stage in stages:
-        if cache is not None and cache.hit(stage.name):
-            continue
         try:
             stage.warm_up()
         except Exception as exc:  # the stage itself will fail and say why
             print(f"warm-up of {stage.name} failed: {exc!r}", flush=True)
+    message = channel.receive()
+    if message[0] == "stop":
+        return 0
+    _, ctx, cache = message
+    ctx.model = LazyModel(*ctx.model_ref) if ctx.model_ref else None
 
     def pump() -> None:
         message = channel.receive()

@@ -12,7 +12,7 @@ from converter.parity import SPREAD_FACTOR
 from converter.graph import default_targets, plan
 from converter.stages.torchscript import ANDROID_LITE_BYTECODE
 
-ALL_STAGES = ["onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs", "torchscript", "ptl"]  # the default targets
+ALL_STAGES = ["onnx", "saved_model", "tfjs", "tflite_fp32", "tflite_fp16", "torchscript", "ptl"]  # the default targets
 REPORT_STAGE_KEYS = {"name", "status", "max_abs_err", "max_rel_err", "tolerance", "seconds", "artifact", "bytes"}
 
 

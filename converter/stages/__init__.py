@@ -3,7 +3,8 @@ and one `register` line below; the plan, --targets and the report follow from th
 (converter/graph.py).
 
 The order of registration is the order within a worker when nothing else decides it: the ONNX export
-first, since the TensorFlow branch waits for it.
+first, since the TensorFlow branch waits for it; TF.js before TFLite, since its check runs in Node.js
+while TFLite converts.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def targets(default_only: bool = False) -> tuple[str, ...]:
 
 register(OnnxStage())
 register(SavedModelStage())
+register(TfjsStage())  # before TFLite: its Node.js check runs while TFLite converts
 register(TfliteStage("fp32"))
 register(TfliteStage("fp16"))
-register(TfjsStage())
 register(TorchScriptStage())
 register(LiteStage())
 register(ExecuTorchStage())

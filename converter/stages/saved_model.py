@@ -168,7 +168,6 @@ class SavedModelStage(Stage):
 
     def warm_up(self) -> None:
         import_tensorflow()
-        import onnx2tf  # noqa: F401
 
     def diagnose(self, ctx: Context, result) -> None:
         from ..diverge import annotate  # re-runs onnx2tf with its per-op check: only on failure

@@ -23,6 +23,7 @@ RUNNER = Path(__file__).resolve().parent.parent / "js" / "run_tfjs.mjs"
 QUANTIZATION = {"fp32": None, "fp16": {"float16": "*"}, "uint8": {"uint8": "*"}}
 # Parity runs on both backends that run in Node.js; the first is the one the demo uses by default.
 NODE_BACKENDS = ("wasm", "cpu")
+CHILD_ERROR = "converter-error: "  # how write_graph_model's child process hands its error back
 
 
 class TfjsStage(Stage):
@@ -38,6 +39,10 @@ class TfjsStage(Stage):
 
     def options_key(self, options) -> dict:
         return {"quantize": options.quantize}
+
+    def warm_up(self) -> None:
+        import_tensorflow()
+        from tensorflowjs.converters import tf_saved_model_conversion_v2  # noqa: F401
 
     def convert(self, ctx: Context) -> Artifact:
         source = ctx.artifacts["saved_model"]
@@ -103,6 +108,11 @@ def write_graph_model(saved_model: Path, out: Path, precision: str) -> None:
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         sys.stderr.write(done.stdout)  # into the stage's log
         if done.returncode != 0:
+            error = next((json.loads(line[len(CHILD_ERROR):]) for line in reversed(done.stdout.splitlines())
+                          if line.startswith(CHILD_ERROR)), None)
+            if error is not None:  # our own error, with its ops and hint
+                raise ConversionError(error["message"], stage="tfjs", hint=error["hint"],
+                                      unsupported_ops=error["unsupported_ops"])
             said = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else f"exit {done.returncode}"
             raise ConversionError(f"tensorflowjs failed in a child process: {said}", stage="tfjs",
                                   hint="see logs/tfjs.log")
@@ -204,4 +214,9 @@ def _hint_for(ops: list[str]) -> str:
 
 
 if __name__ == "__main__":  # write_graph_model's child process: SAVED_MODEL OUT PRECISION
-    write_graph_model(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    try:
+        write_graph_model(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    except ConversionError as exc:
+        print(CHILD_ERROR + json.dumps({"message": exc.message, "hint": exc.hint,
+                                        "unsupported_ops": exc.unsupported_ops}), flush=True)
+        sys.exit(1)
