@@ -192,3 +192,14 @@ def test_changing_only_quantize_rebuilds_only_the_tfjs_stage(tmp_path, digits_di
     # The reused SavedModel is the earlier one, byte for byte, and still loads.
     assert (out / "saved_model" / "saved_model.pb").read_bytes() == (digits_dir / "saved_model" / "saved_model.pb").read_bytes()
     assert np.load(out / ".cache" / "onnx.npz").files
+
+
+def test_the_architecture_diagram_shows_every_registered_stage_and_handoff():
+    from converter.graph import registered
+
+    diagram = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text().split("## Declarations")[0]
+    for stage in registered():
+        assert f"{stage.name} (" in diagram, stage.name
+        assert f'worker "{stage.worker}"' in diagram, stage.worker
+        for handoff in stage.gives:
+            assert f"═{handoff.name.upper()}═" in diagram, handoff.name
