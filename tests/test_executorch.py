@@ -1,6 +1,7 @@
 """The ExecuTorch stage (converter/stages/executorch.py), in its own environment .venv-executorch (executorch needs
-numpy >= 2, this suite's .venv has 1.26): each test runs tests/executorch_drive.py there, which converts a real
-model, runs model.pte in ExecuTorch's runtime and prints parity numbers as JSON."""
+numpy >= 2, this suite's .venv has 1.26): through the CLI, where the stage runs in the executorch worker process;
+the refusal test runs tests/executorch_drive.py in that environment, which calls the stage with its checks
+tampered with."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import subprocess
 
 import pytest
 
-from runcli import DIGITS, REPO
+from runcli import DIGITS, REPO, run_cli
 
 PYTHON = REPO / ".venv-executorch" / "bin" / "python"
 DRIVE = REPO / "tests" / "executorch_drive.py"
@@ -35,39 +36,48 @@ def drive(python, out, *args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def convert(out, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """The CLI with --targets executorch: the stage runs in the executorch worker, a process started from
+    .venv-executorch's Python (converter/graph.py)."""
+    proc = run_cli("convert", *args, "--targets", "executorch", "--out", out)
+    folder = out if proc.returncode == 0 else out.with_name(out.name + ".failed")
+    report = json.loads((folder / "report.json").read_text())
+    return proc, next(s for s in report["stages"] if s["name"] == "executorch")
+
+
 def test_digits_converts_and_matches_pytorch(executorch_python, tmp_path):
     out = tmp_path / "digits"
-    doc = drive(executorch_python, out, *DIGITS[:-2], "--input-shape", "1,1,8,8")
-    assert "error" not in doc, doc.get("error")
-    assert doc["pte_exists"] and (out / "model.pte").stat().st_size == doc["bytes"] > 0
-    assert doc["cases"] == ["random_0", "random_1"]
-    (output,) = doc["outputs"].values()
+    proc, stage = convert(out, *DIGITS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # ExecuTorch's runtime prints cpuinfo lines from C++ straight to fd 2; the stage's capture sends them to its log.
+    assert proc.stderr == "", f"output escaped the stage's log:\n{proc.stderr}"
+    assert stage["status"] == "passed" and stage["worker"] == "executorch"
+    assert (out / "model.pte").stat().st_size == stage["bytes"] > 0
+    (output,) = stage["comparisons"][0]["outputs"]
     assert output["max_rel_err"] < 1e-5, output
     # The two cases differ and the model's answer depends on them: the check could have failed.
     assert output["rel_spread"] > 0.1, output
-    extra = doc["extra"]
-    assert extra["executorch_version"] == "1.5.1"
-    assert (extra["pte_identifier"], extra["pte_schema_version"]) == ("ET12", 0)
-    assert extra["android_runtime"] == "org.pytorch:executorch-android:1.5.1"
+    assert stage["executorch_version"] == "1.5.1"
+    assert (stage["pte_identifier"], stage["pte_schema_version"]) == ("ET12", 0)
+    assert stage["android_runtime"] == "org.pytorch:executorch-android:1.5.1"
     # Every op of this CNN has an XNNPACK kernel.
-    assert extra["delegates"] == {"XnnpackBackend": ["XN01"]}
-    assert extra["xnnpack_ops"] >= 5 and extra["portable_ops"] == 0, extra["ops"]
-    assert "aten_convolution_default" in extra["ops"]["xnnpack"]
-    log = (out / "logs" / "executorch.log").read_text()
-    assert "Traceback" not in log
+    assert stage["delegates"] == {"XnnpackBackend": ["XN01"]}
+    assert stage["xnnpack_ops"] >= 5 and stage["portable_ops"] == 0, stage["ops"]
+    assert "aten_convolution_default" in stage["ops"]["xnnpack"]
+    assert "Traceback" not in (out / "logs" / "executorch.log").read_text()
 
 
 def test_nested_outputs_and_dynamic_batch(executorch_python, tmp_path):
     """Three outputs nested in dicts and a tuple holding a None (the program returns the None, the names come
     from flatten_outputs), and a batch 2 rows larger than the example, whose batch of 1 torch.export would
     otherwise fix as a constant."""
-    doc = drive(executorch_python, tmp_path / "nested", "tests/models/small.py:nested_outputs", "--input-shape", "1,8",
-                "--dynamic-batch")
-    assert "error" not in doc, doc.get("error")
-    assert doc["cases"] == ["random_0", "random_1", "batch_3"]
-    assert list(doc["outputs"]) == ["scores", "inner_features", "inner_pair_output_0"]
-    assert all(o["max_rel_err"] < 1e-5 and o["rel_spread"] > 0.1 for o in doc["outputs"].values()), doc["outputs"]
-    assert doc["extra"]["max_batch"] == 32
+    proc, stage = convert(tmp_path / "nested", "tests/models/small.py:nested_outputs", "--input-shape", "1,8",
+                          "--dynamic-batch")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outputs = stage["comparisons"][0]["outputs"]
+    assert [o["name"] for o in outputs] == ["scores", "inner_features", "inner_pair_output_0"]
+    assert all(o["max_rel_err"] < 1e-5 and o["rel_spread"] > 0.1 for o in outputs), outputs
+    assert stage["max_batch"] == 32
 
 
 def test_refuses_a_pte_the_android_runtime_cannot_load(executorch_python, tmp_path):
@@ -87,9 +97,10 @@ def test_refuses_a_pte_the_android_runtime_cannot_load(executorch_python, tmp_pa
 
 
 def test_ops_outside_core_aten_are_listed_at_once(executorch_python, tmp_path):
-    doc = drive(executorch_python, tmp_path / "no_onnx", "tests/models/faulty.py:no_onnx", "--input-shape", "1,8")
-    error = doc["error"]
-    assert (error["type"], error["stage"]) == ("ConversionError", "executorch")
+    proc, stage = convert(tmp_path / "no_onnx", "tests/models/faulty.py:no_onnx", "--input-shape", "1,8")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    error = stage["error"]
+    assert error["type"] == "ConversionError" and stage["status"] == "failed"
     assert error["message"].startswith("to_edge_transform_and_lower")
     assert "aten.digamma.default, aten.lgamma.default" in error["message"]
-    assert not doc["pte_exists"]
+    assert not (tmp_path / "no_onnx.failed" / "model.pte").exists()
