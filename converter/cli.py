@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from .errors import ConverterError, UsageError
-from .spec import DEFAULT_TOLERANCES
+from .spec import DEFAULT_GATE, DEFAULT_TOLERANCES, QUANTIZE
 
 EPILOG = """exit codes: 0 every stage passed (or was within tolerance on a degenerate reference, which the
-output says); 2 bad usage or input; 3 an artifact failed parity;
+output says); 2 bad usage or input; 3 an artifact failed parity or its int8 accuracy gate;
 4 a conversion failed (e.g. unsupported ops); 130 interrupted. Details: README.md, "Errors and exit codes"."""
 
 
@@ -45,7 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--targets", type=_targets, default=default_targets(), metavar=",".join(default_targets()),
                    help="targets to build (their prerequisites are built too); default: "
                         f"{','.join(default_targets())}; also: {','.join(t for t in all_targets() if t not in default_targets())}")
-    c.add_argument("--quantize", choices=("fp32", "fp16", "uint8"), default="fp32", help="TF.js weight precision")
+    c.add_argument("--quantize", choices=QUANTIZE, default="fp32",
+                   help="fp16, uint8: TF.js weight storage; int8-dynamic (int8 weights) or int8 (full integer, "
+                        "calibrated): int8 ONNX and TFLite artifacts besides the float ones, each gated on accuracy")
+    c.add_argument("--calibration-data", type=Path, metavar="X.npz",
+                   help="int8 calibration inputs ('inputs' like --eval-data); default: --eval-data's inputs, "
+                        "else --sample-input")
+    c.add_argument("--calibration-random", action="store_true",
+                   help="allow calibrating int8 on the random cases when there is no real data (the report warns)")
+    c.add_argument("--gate", type=_gate, default=None, metavar="agreement=0.99,accuracy_drop=0.01",
+                   help="the int8 accuracy gate: min top-1 agreement with PyTorch fp32, max accuracy drop "
+                        "(fractions), optional rel_err (max error relative to the output's scale)")
+    c.add_argument("--keep-float", type=_names, default=(), metavar="LAYER,...",
+                   help="PyTorch module names that int8 artifacts keep in float (the sensitivity analysis suggests them)")
     c.add_argument("--tolerance", action="append", default=[], type=_tolerance, metavar="PRECISION=REL",
                    help=f"override a relative tolerance, e.g. fp32=1e-3 (defaults: {DEFAULT_TOLERANCES})")
     c.add_argument("--sample-input", action="append", default=[], type=Path, metavar="X.npy",
@@ -100,6 +112,22 @@ def _targets(text: str) -> tuple[str, ...]:
     unknown = [t for t in names if t not in all_targets()]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown target(s) {unknown or text!r}; choose from {','.join(all_targets())}")
+    return names
+
+
+def _gate(text: str) -> dict[str, float]:
+    from .quantize import parse_gate
+
+    try:
+        return parse_gate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give module names like features.0,classifier.3")
     return names
 
 
@@ -169,6 +197,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         input_shapes=args.input_shape, out_dir=args.out, input_dtypes=args.input_dtype, targets=args.targets,
         quantize=args.quantize, tolerances={**DEFAULT_TOLERANCES, **dict(args.tolerance)}, random_cases=args.cases,
         seed=args.seed, int_high=args.int_high, sample_inputs=args.sample_input, eval_data=args.eval_data, dynamic_batch=args.dynamic_batch,
+        calibration_data=args.calibration_data, calibration_random=args.calibration_random,
+        gate=args.gate or dict(DEFAULT_GATE), keep_float=args.keep_float,
         force=args.force, verbosity=0 if args.quiet else 1 + args.verbose, memory_check=not args.no_memory_check,
     )
     result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)

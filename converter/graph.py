@@ -80,7 +80,7 @@ def plan(targets: Iterable[str], options=None) -> list[Stage]:
         wanted[stage.name] = stage
 
     for stage in stages:
-        if stage.target in targets:
+        if stage.target in targets and stage.wanted(options):
             want(stage)
     for stage in wanted.values():
         for handoff in stage.takes:
@@ -248,6 +248,14 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
             if stage.after in board.outputs and stage.after != "pytorch":
                 result.comparisons.append(compare(board.outputs[stage.after], outs, tolerance, stage.after, runtime))
             result.accuracy = accuracy(outs, ctx.cases.labels)
+    verdict = stage.gate(ctx, result, {**board.outputs, stage.name: outputs})
+    if verdict is not None:  # a quantized artifact: its gate decides, not the tolerance
+        result.status, result.reason = verdict
+        if result.status == "failed":
+            result.status = "skipped"  # _failed sets it
+            raise ParityError(f"{stage.name} failed its gate: {verdict[1]}", stage=stage.name,
+                              hint=result.extra.get("gate", {}).get("hint") or "see report.html")
+        return outputs
     failed = [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
     if failed:
         bad = "; ".join((f"{c.runtime}: " if c.runtime else "") + "; ".join(o.describe() for o in c.failures())

@@ -167,6 +167,13 @@ def _summary(result: StageResult) -> str:
     size = f"{result.bytes / 1e6:.2f} MB" if result.bytes is not None else ""
     status = f"{result.status} (reused)" if result.cached else result.status
     text = f"{status}  {result.seconds:5.1f} s  rel err {ref.max_rel_err:.1e} (tol {result.tolerance:g})  {size}"
+    gate = result.extra.get("gate")
+    if gate:  # an int8 artifact: its gate decided (converter/quantize.py)
+        text = f"{status}  {result.seconds:5.1f} s  rel err {ref.max_rel_err:.1e}  {size}  gate:"
+        if gate.get("agreement") is not None:
+            text += f" top-1 agreement {gate['agreement']:.2%}"
+        if gate.get("accuracy_drop") is not None:
+            text += f", accuracy {gate['accuracy']:.2%} (drop {gate['accuracy_drop'] * 100:.2f} points)"
     if result.status == "degenerate":
         text += f"  unverified: {', '.join(o.name for o in ref.degenerate())}"
     return text

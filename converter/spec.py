@@ -9,7 +9,17 @@ from pathlib import Path
 CHANNELS_FIRST = {0: "", 1: "N", 2: "NC", 3: "NCW", 4: "NCHW", 5: "NCDHW"}
 
 # Named tolerances on the error relative to the reference's scale (docs/artifacts.md), by precision.
-DEFAULT_TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2, "uint8": 5e-2}
+DEFAULT_TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2, "uint8": 5e-2, "int8": 1e-1, "int8-dynamic": 1e-1}
+
+# --quantize values: TF.js weight storage (fp32, fp16, uint8), or int8 artifacts (converter/quantize.py):
+# int8-dynamic (int8 weights, float activations) and int8 (full integer, calibrated).
+QUANTIZE = ("fp32", "fp16", "uint8", "int8-dynamic", "int8")
+INT8 = ("int8-dynamic", "int8")
+
+# The accuracy gate of an int8 artifact (--gate): top-1 agreement with PyTorch fp32 over the input cases, and
+# the drop of top-1 accuracy on --eval-data, in fractions (0.01: one point); rel_err (the error relative to
+# the output's scale) is gated only when given.
+DEFAULT_GATE = {"agreement": 0.99, "accuracy_drop": 0.01}
 
 FLOAT_DTYPES = ("float32", "float16", "float64")
 INT_DTYPES = ("int64", "int32", "bool")
@@ -50,6 +60,10 @@ class Options:
     eval_data: Path | None = None
     dynamic_batch: bool = False
     force: bool = False
+    calibration_data: Path | None = None  # an .npz with 'inputs' (like --eval-data) for int8 calibration
+    calibration_random: bool = False  # calibrate on the random cases when there is no real data (warned)
+    gate: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GATE))
+    keep_float: tuple[str, ...] = ()  # PyTorch module names that int8 artifacts keep in float
     verbosity: int = 1
     # Stages run in their worker processes (converter/graph.py); False runs those of this environment here,
     # one after another (for a debugger, or a test that patches a converter in this process).

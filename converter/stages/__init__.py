@@ -12,6 +12,7 @@ from __future__ import annotations
 from .base import Stage
 from .executorch import ExecuTorchStage
 from .onnx import OnnxStage
+from .quantized import OnnxInt8Stage, TfliteInt8Stage
 from .saved_model import SavedModelStage
 from .tfjs import TfjsStage
 from .tflite import TfliteStage
@@ -43,4 +44,9 @@ register(TfliteStage("fp32"))
 register(TfliteStage("fp16"))
 register(TorchScriptStage())
 register(LiteStage())
+# Only with --quantize int8 / int8-dynamic (Stage.wanted): int8 artifacts, each judged by its accuracy gate.
+register(OnnxInt8Stage("int8"))
+register(OnnxInt8Stage("int8-dynamic"))
+register(TfliteInt8Stage("int8"))
+register(TfliteInt8Stage("int8-dynamic"))
 register(ExecuTorchStage())

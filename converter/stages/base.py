@@ -122,6 +122,18 @@ class Stage:
         """This stage as the options ask for it (the TF.js stage takes its precision from --quantize)."""
         return self
 
+    def wanted(self, options: Options | None) -> bool:
+        """Whether a run with these options builds this stage when its target is asked for (a quantized
+        stage only with its --quantize). None: no options known (listing the plan), the stage's own default."""
+        return True
+
+    def gate(self, ctx: Context, result, outputs: dict) -> tuple[str, str] | None:
+        """For an artifact that is meant to differ from PyTorch (a quantized one): judge it instead of the
+        tolerance. `result` holds the comparisons already; `outputs` every finished stage's outputs by name.
+        Return (status, reason) with status "passed", "degenerate" or "failed" (reason: the numbers), or None
+        to let the tolerance decide."""
+        return None
+
     def options_key(self, options: Options) -> dict:
         """The options its artifact depends on, beyond the model and the inputs: part of its cache key."""
         return {}

@@ -26,6 +26,11 @@ NODE_BACKENDS = ("wasm", "cpu")
 CHILD_ERROR = "converter-error: "  # how write_graph_model's child process hands its error back
 
 
+def _weights(options) -> str:
+    """TF.js weight storage: --quantize fp16 or uint8; the int8 values make other artifacts (quantized.py)."""
+    return options.quantize if options.quantize in ("fp16", "uint8") else "fp32"
+
+
 class TfjsStage(Stage):
     name = target = "tfjs"
     after = "saved_model"
@@ -35,10 +40,10 @@ class TfjsStage(Stage):
         self.precision = precision
 
     def configure(self, options) -> Stage:
-        return TfjsStage(options.quantize)
+        return TfjsStage(_weights(options))
 
     def options_key(self, options) -> dict:
-        return {"quantize": options.quantize}
+        return {"quantize": _weights(options)}
 
     def warm_up(self) -> None:
         import_tensorflow()

@@ -1,0 +1,230 @@
+"""Int8 artifacts, built only with --quantize int8 or int8-dynamic (Stage.wanted), each judged by its accuracy
+gate in its own runtime (converter/quantize.py) instead of the fp32 tolerance:
+
+- onnx_int8 (static QDQ, calibrated; runs in ONNX Runtime and in ORT-web) and onnx_int8_dynamic
+  (onnxruntime.quantization.quantize_dynamic: ConvInteger/MatMulInteger, which ORT-web lacks for Conv);
+- tflite_int8 (full integer, calibrated, float input and output) and tflite_int8_dynamic (dynamic range:
+  int8 weights, float activations), both from the SavedModel's TF function like the fp32 TFLite.
+
+A failed gate runs the sensitivity analysis in the same runtime (one layer float at a time).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from .. import quantize as q
+from ..errors import ConversionError
+from ..layout import to_artifact
+from .base import Arrays, Artifact, Context, Stage
+from .onnx import OnnxStage
+from .tflite import TfliteStage
+
+SUFFIX = {"int8": "int8", "int8-dynamic": "int8_dynamic"}
+
+
+class _Int8:
+    """What both int8 stages share: planned only for their --quantize, gated, keyed by calibration."""
+
+    precision: str
+
+    def wanted(self, options) -> bool:
+        return options is not None and options.quantize == self.precision
+
+    def configure(self, options) -> Stage:
+        q.check_options(options)
+        return self
+
+    def options_key(self, options) -> dict:
+        return {"quantize": options.quantize, **q.calibration_key(options), "keep_float": list(options.keep_float),
+                "gate": options.gate}
+
+    def gate(self, ctx: Context, result, outputs: dict):
+        return q.judge(ctx, result, outputs, self.name)
+
+    def _calibration(self, ctx: Context, notes: list[str], extra: dict):
+        batches, source, warned = q.calibration(ctx)
+        notes.append(f"calibrated on {len(batches)} batches of {source}")
+        extra["calibration"] = {"source": source, "batches": len(batches), "warnings": warned}
+        for text in warned:
+            warnings.warn(text, stacklevel=2)
+        return batches
+
+    def diagnose(self, ctx: Context, result) -> None:
+        if not result.extra.get("gate") or result.extra["gate"].get("passed"):
+            return
+        analysis = self._sensitivity(ctx)
+        if analysis is None:
+            return
+        result.extra["sensitivity"] = analysis
+        if analysis["costliest"]:
+            result.notes = [*result.notes, f"costliest layers in {analysis['runtime']}: "
+                                           f"{', '.join(analysis['costliest'])}; try {analysis['suggest']}"]
+            if result.error is not None:
+                result.error.hint = f"try {analysis['suggest']} (sensitivity analysis in report.html)"
+
+    def _sensitivity(self, ctx: Context):
+        return None
+
+
+class OnnxInt8Stage(_Int8, Stage):
+    target = "onnx"
+    after = "onnx"
+
+    def __init__(self, mode: str) -> None:
+        self.precision = mode
+        self.name = f"onnx_{SUFFIX[mode]}"
+        self.filename = f"model_{SUFFIX[mode]}.onnx"
+
+    def convert(self, ctx: Context) -> Artifact:
+        import onnx
+
+        source = ctx.artifacts["onnx"]
+        model = onnx.load(str(ctx.work / source.path))
+        layers = q.onnx_layers(model)
+        q.check_layers(ctx.options.keep_float, list(layers))
+        exclude = q.onnx_nodes(model, ctx.options.keep_float)
+        notes, extra = [], {"keep_float": list(ctx.options.keep_float), "layers": list(layers)}
+        feeds = None
+        if self.precision == "int8":
+            feeds = [{b.artifact_name: case[b.name] for b in source.inputs}
+                     for case in self._calibration(ctx, notes, extra)]
+        q.onnx_quantize(ctx.work / source.path, ctx.work / self.filename, self.precision, feeds, exclude)
+        ops = {n.op_type for n in onnx.load(str(ctx.work / self.filename)).graph.node}
+        if self.precision == "int8":
+            notes.append("static QDQ (QuantizeLinear/DequantizeLinear around int8 weights and activations): runs "
+                         "in ONNX Runtime and in ORT-web (wasm); this is the ONNX int8 model for the browser")
+        integer = sorted(ops & {"ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"})
+        if self.precision == "int8-dynamic":
+            notes.append(f"dynamic quantization ({', '.join(integer) or 'no integer ops'}): ONNX Runtime only"
+                         + ("; ORT-web has no ConvInteger, use --quantize int8 (static QDQ) for the browser"
+                            if "ConvInteger" in ops else ""))
+        if exclude:
+            notes.append(f"kept float (--keep-float): {len(exclude)} nodes of {', '.join(ctx.options.keep_float)}")
+        extra["ort_web"] = "ConvInteger" not in ops
+        inputs, outputs = ctx.same_layout()
+        return Artifact(Path(self.filename), self.precision, inputs, outputs, notes, extra)
+
+    def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
+        return OnnxStage.run(self, ctx, artifact, cases)
+
+    def _sensitivity(self, ctx: Context):
+        import tempfile
+
+        import onnx
+
+        source = ctx.artifacts["onnx"]
+        model = onnx.load(str(ctx.work / source.path))
+        layers = [name for name in q.onnx_layers(model) if name not in ctx.options.keep_float]
+        feeds = None
+        if self.precision == "int8":
+            feeds = [{b.artifact_name: case[b.name] for b in source.inputs} for case in q.calibration(ctx)[0]]
+        picked = q.subset(ctx)
+        cases = [{b.artifact_name: ctx.cases.inputs[i][b.name] for b in source.inputs} for i in picked]
+        names = [o.name for o in ctx.outputs]
+
+        def measure(extra: list[str]):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "m.onnx"
+                q.onnx_quantize(ctx.work / source.path, path, self.precision, feeds and list(feeds),
+                                q.onnx_nodes(model, [*ctx.options.keep_float, *extra]))
+                return q.ort_run(path, cases, names)
+
+        return q.sensitivity(ctx, layers, measure, "onnxruntime")
+
+
+class TfliteInt8Stage(_Int8, TfliteStage):
+    def __init__(self, mode: str) -> None:
+        self.precision = mode
+        self.name = f"tflite_{SUFFIX[mode]}"
+        self.filename = f"model_{SUFFIX[mode]}.tflite"
+        self._ctx = None
+        self._calibrated = None
+        self._notes: list[str] = []
+        self._extra: dict = {}
+
+    def convert(self, ctx: Context) -> Artifact:
+        self._ctx, self._notes, self._extra = ctx, [], {"keep_float": list(ctx.options.keep_float)}
+        artifact = TfliteStage.convert(self, ctx)
+        artifact.notes = [*self._notes, *artifact.notes]
+        artifact.extra = {**artifact.extra, **self._extra}
+        return artifact
+
+    def diagnose(self, ctx: Context, result) -> None:
+        _Int8.diagnose(self, ctx, result)
+
+    def _dataset(self, ctx: Context, batches: list[Arrays]):
+        perms = {b.name: b.perm for b in ctx.artifacts["saved_model"].inputs}
+
+        def generate():
+            for case in batches:
+                yield [to_artifact(case[s.name], perms[s.name]) for s in ctx.inputs]
+
+        return generate
+
+    def _layers(self, ctx: Context) -> dict:
+        import onnx
+
+        return q.onnx_layers(onnx.load(str(ctx.work / ctx.artifacts["onnx"].path)))
+
+    def _convert(self, converter) -> bytes:
+        import tensorflow as tf
+
+        ctx = self._ctx
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if self.precision == "int8-dynamic":
+            self._notes.append("dynamic range: int8 weights, float activations (LiteRT quantizes activations on the "
+                               "fly where a kernel supports it)")
+            if ctx.options.keep_float:
+                self._notes.append("--keep-float does not apply to dynamic-range TFLite: every weight is int8")
+            return converter.convert()
+        converter.representative_dataset = self._dataset(ctx, self._calibration(ctx, self._notes, self._extra))
+        converter.experimental_new_quantizer = True
+        converter._experimental_calibrate_only = True
+        self._calibrated = converter.convert()
+        layers = self._layers(ctx)
+        q.check_layers(ctx.options.keep_float, list(layers))
+        self._nodes = q.tflite_nodes(self._calibrated, layers)
+        self._extra["layers"] = list(layers)
+        self._extra["layers_found"] = sorted(self._nodes)
+        denied = self._denied(ctx.options.keep_float)
+        if ctx.options.keep_float:
+            self._notes.append(f"kept float (--keep-float): {len(denied)} ops of {', '.join(ctx.options.keep_float)}")
+        self._notes.append("full integer: int8 weights and activations, float input and output (quantized and "
+                           "dequantized at the edges)")
+        return self._quantize(denied)
+
+    def _denied(self, layers) -> list[str]:
+        missing = [n for n in layers if not any(k == n or k.startswith(n + ".") for k in self._nodes)]
+        if missing:
+            raise ConversionError(f"--keep-float: no TFLite op found for {', '.join(missing)}", stage=self.name,
+                                  hint="the layer's weights were not found in the TFLite graph (folded into "
+                                       "another op?); keep its parent module float instead")
+        return [t for k, names in self._nodes.items() if any(k == n or k.startswith(n + ".") for n in layers)
+                for t in names]
+
+    def _quantize(self, denied: list[str]) -> bytes:
+        from tensorflow.lite.python import convert
+
+        return convert.mlir_quantize(self._calibrated, denylisted_nodes=denied or None)
+
+    def _sensitivity(self, ctx: Context):
+        if self._calibrated is None:
+            return None
+        from ai_edge_litert.interpreter import Interpreter
+
+        picked = q.subset(ctx)
+        perms = {b.name: b.perm for b in ctx.artifacts["saved_model"].inputs}
+        bindings = ctx.artifacts[self.name].outputs
+        cases = [{s.name: to_artifact(ctx.cases.inputs[i][s.name], perms[s.name]) for s in ctx.inputs} for i in picked]
+        from ..layout import from_artifact
+
+        def measure(extra: list[str]):
+            model = self._quantize(self._denied([*ctx.options.keep_float, *extra]))
+            runner = Interpreter(model_content=model).get_signature_runner("serving_default")
+            outs = [runner(**case) for case in cases]
+            return [{b.name: from_artifact(out[b.name], b.perm) for b in bindings} for out in outs]
+
+        layers = [name for name in self._nodes if name not in ctx.options.keep_float]
+        return q.sensitivity(ctx, layers, measure, "litert")
