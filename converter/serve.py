@@ -18,6 +18,12 @@ from converter.errors import UsageError
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parent.parent / "web-demo" / "dist"
 MODEL_PREFIX = "/model/"
+# What a page needs for wasm threads; a static host serving the demo must send the same (docs/artifacts.md).
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 class DemoHandler(http.server.SimpleHTTPRequestHandler):
@@ -34,8 +40,9 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         ".bin": "application/octet-stream",
     }
 
-    def __init__(self, *args, model_dir: pathlib.Path, **kwargs) -> None:
+    def __init__(self, *args, model_dir: pathlib.Path, isolate: bool = True, **kwargs) -> None:
         self.model_dir = model_dir
+        self.isolate = isolate
         super().__init__(*args, directory=str(DEMO_DIR), **kwargs)
 
     def translate_path(self, path: str) -> str:
@@ -53,22 +60,29 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         # A re-converted folder must never be mixed with cached files of the previous one.
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        # Cross-origin isolation: without these two the browser withholds SharedArrayBuffer, and the wasm
+        # runtimes (TF.js, ONNX Runtime Web, LiteRT.js) run on one thread. CORP lets every file load into
+        # such a page (and into no other site's).
+        for name, value in ISOLATION_HEADERS.items() if self.isolate else ():
+            self.send_header(name, value)
         super().end_headers()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - parent's parameter name
         """Quiet: the command's output is the URL line; failed requests show on the page instead."""
 
 
-def demo_server(root: pathlib.Path, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+def demo_server(root: pathlib.Path, port: int, host: str = "127.0.0.1", isolate: bool = True) -> http.server.ThreadingHTTPServer:
     """The built demo at `/` and any folder `root` at MODEL_PREFIX, bound but not yet serving (port 0 picks
-    a free port). scripts/bench_web.py serves a folder of several models this way."""
+    a free port). scripts/bench_web.py serves a folder of several models this way. `isolate=False` leaves
+    the COOP/COEP headers out (what a plain static host does: the page then runs on one thread)."""
     if not (DEMO_DIR / "index.html").is_file():
         raise UsageError(f"the web demo is not built ({DEMO_DIR} is missing)", stage="serve", hint="run: npm run build:web")
-    handler = functools.partial(DemoHandler, model_dir=pathlib.Path(root).resolve())
+    handler = functools.partial(DemoHandler, model_dir=pathlib.Path(root).resolve(), isolate=isolate)
     return http.server.ThreadingHTTPServer((host, port), handler)
 
 
-def make_server(directory: pathlib.Path, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+def make_server(directory: pathlib.Path, port: int, host: str = "127.0.0.1",
+                isolate: bool = True) -> http.server.ThreadingHTTPServer:
     """demo_server for one converted folder, checked first so a wrong path fails here, not in the browser."""
     if not (pathlib.Path(directory) / "metadata.json").is_file():
         raise UsageError(
@@ -76,7 +90,7 @@ def make_server(directory: pathlib.Path, port: int, host: str = "127.0.0.1") -> 
             stage="serve",
             hint="pass the --out folder of `python -m converter convert`",
         )
-    return demo_server(directory, port, host)
+    return demo_server(directory, port, host, isolate)
 
 
 def url_of(server: http.server.ThreadingHTTPServer, page: str = "") -> str:

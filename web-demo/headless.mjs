@@ -17,7 +17,9 @@ export const TIMEOUT_MS = 60_000;
 
 // Runs `use(page)` on a fresh profile and returns {result, problems}: problems lists page errors, console
 // errors (Content-Security-Policy violations among them) and HTTP errors, so callers can require none.
-export async function withPage(url, use, { timeoutMs = TIMEOUT_MS } = {}) {
+// `hardwareConcurrency` makes the page see that many logical cores (navigator.hardwareConcurrency, through
+// CDP): TF.js's wasm backend uses at most half of them, so on a 2-core machine it needs 4 to run 2 threads.
+export async function withPage(url, use, { timeoutMs = TIMEOUT_MS, hardwareConcurrency = null } = {}) {
   const profile = await mkdtemp(path.join(os.tmpdir(), 'demo-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, args: ARGS, hasTouch: true, viewport: { width: 1100, height: 900 },
@@ -33,6 +35,10 @@ export async function withPage(url, use, { timeoutMs = TIMEOUT_MS } = {}) {
     page.on('console', (msg) => {
       if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
     });
+    if (hardwareConcurrency) {
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Emulation.setHardwareConcurrencyOverride', { hardwareConcurrency });
+    }
     await page.goto(url);
     return { result: await use(page), problems };
   } finally {

@@ -67,6 +67,15 @@ const scenarios = {
     return shown;
   },
 
+  // How many wasm threads each runtime runs with, as the page reports and shows it.
+  async threads(page) {
+    return {
+      ...(await page.evaluate(() => window.demo.threads)),
+      shown: await text(page, 'wasm-threads'),
+      golden: await page.evaluate(() => window.demo.checkGolden()),
+    };
+  },
+
   // A page that cannot load its model must say why, visibly.
   async error(page, { screenshot }) {
     const box = page.getByTestId('error');
@@ -101,11 +110,11 @@ async function touchStroke(cdp, points) {
 }
 
 async function main() {
-  const { scenario, url, waitReady = scenario !== 'error', ...args } = JSON.parse(process.argv[2]);
+  const { scenario, url, waitReady = scenario !== 'error', hardwareConcurrency = null, ...args } = JSON.parse(process.argv[2]);
   const { result, problems } = await withPage(url, async (page) => {
     if (waitReady) await page.evaluate(() => window.demo.ready);
     return scenarios[scenario](page, args);
-  });
+  }, { hardwareConcurrency });
   console.log(JSON.stringify({ ...result, problems }));
 }
 

@@ -45,9 +45,10 @@ def demo_built(browser_tools) -> None:
 
 
 @contextlib.contextmanager
-def serving(directory: pathlib.Path):
-    """converter.serve's server on a free loopback port; yields the URL `serve` prints."""
-    with running(make_server(directory, 0)) as server:
+def serving(directory: pathlib.Path, isolate: bool = True):
+    """converter.serve's server on a free loopback port; yields the URL `serve` prints. isolate=False leaves
+    out the COOP/COEP headers, like a plain static host."""
+    with running(make_server(directory, 0, isolate=isolate)) as server:
         yield url_of(server)
 
 

@@ -1,15 +1,17 @@
 // The latency benchmark page (bench.html): times the models listed in <folder>/bench.json on the same
-// terms as the demo (single-threaded wasm unless an entry names another TF.js backend).
+// terms as the demo (single-threaded wasm unless bench.json asks for threads or an entry names another TF.js
+// backend).
 // scripts/bench_web.py writes bench.json and reads window.bench.result.
 //
-// bench.json: {"runs": 30, "entries": [{"label", "runtime": "tfjs"|"onnx", "backend"?, "path",
+// bench.json: {"runs": 30, "threads"?: 1, "entries": [{"label", "runtime": "tfjs"|"onnx", "backend"?, "path",
 //              "inputs": [{"artifact_name", "shape", "dtype"}], "outputs": [{"artifact_name"}]}]}
 import * as fmt from './format.js';
 import { sizeOf } from './layout.js';
 import { fetchJson, resolveModelUrl } from './modelSource.js';
-import { OrtModel } from './ortRuntime.js';
+import { OrtModel, ortThreads, setOrtThreads } from './ortRuntime.js';
+import { isolated } from './threads.js';
 import { median, timeRuns, warmUp, WARMUP_RUNS } from './timing.js';
-import { setBackend, TfjsModel, wasmThreads } from './tfjsRuntime.js';
+import { setBackend, setWasmThreads, TfjsModel, wasmThreadsInUse } from './tfjsRuntime.js';
 import { byId, setText, showError } from './view.js';
 
 // Models sharing a TF.js backend are timed in interleaved blocks of this many runs, so that load from
@@ -72,6 +74,10 @@ function addRow(row) {
 async function run() {
   const baseUrl = resolveModelUrl(window.location);
   const config = await fetchJson(new URL('bench.json', baseUrl), 'bench.json');
+  // Both wasm runtimes get the same count (threads need the page cross-origin isolated: threads.js).
+  const threads = config.threads ?? 1;
+  setWasmThreads(threads);
+  setOrtThreads(threads);
   const backends = [...new Set(config.entries.map(backendOf))];
   const rows = [];
   for (const backend of backends) {
@@ -83,7 +89,10 @@ async function run() {
   }
   setText('status', 'done');
   return {
-    runs: config.runs, warmupRuns: WARMUP_RUNS, blockRuns: BLOCK_RUNS, tfjsWasmThreads: wasmThreads(),
+    runs: config.runs, warmupRuns: WARMUP_RUNS, blockRuns: BLOCK_RUNS,
+    // Whether TF.js's wasm backend ran on more than one thread, and each runtime's count.
+    tfjsWasmThreads: (wasmThreadsInUse() ?? 1) > 1,
+    threads: { crossOriginIsolated: isolated(), tfjs: wasmThreadsInUse(), ort: ortThreads() },
     userAgent: navigator.userAgent, rows,
   };
 }

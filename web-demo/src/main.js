@@ -7,7 +7,8 @@ import { DemoError, fetchJson, resolveModelUrl, validateMetadata } from './model
 import { compareAll, sameTop1 } from './parity.js';
 import { GRID, inkGrid } from './preprocess.js';
 import { Predictor } from './predictor.js';
-import { availableBackends, currentBackend, setBackend, TfjsModel } from './tfjsRuntime.js';
+import { describeThreads, isolated, wasmThreadCount } from './threads.js';
+import { availableBackends, currentBackend, setBackend, setWasmThreads, TfjsModel, wasmThreadsInUse } from './tfjsRuntime.js';
 import * as view from './view.js';
 
 const DEFAULT_BACKEND = 'wasm';
@@ -17,6 +18,7 @@ const state = {
   golden: null,
   tfjs: null,
   ort: null, // stays null when ONNX Runtime Web cannot load the model; the TF.js side still works
+  ortThreads: null, // ONNX Runtime Web's numThreads once it loaded
   input: null, // {name: typed array}, PyTorch layout: what the outputs and latencies are shown for
 };
 
@@ -49,8 +51,10 @@ async function loadOrt(baseUrl, meta) {
     return;
   }
   try {
-    const { OrtModel } = await import('./ortRuntime.js');
+    const { OrtModel, ortThreads } = await import('./ortRuntime.js');
     state.ort = new Predictor(await OrtModel.load(new URL(artifact.path, baseUrl)), artifact, meta);
+    state.ortThreads = ortThreads();
+    view.setText('wasm-threads', describeThreads(wasmThreadsInUse(), state.ortThreads));
     view.setText('ort-size', fmt.bytes(state.ort.bytes));
   } catch (err) {
     view.setText('ort-output', `ONNX Runtime Web could not load ${artifact.path}: ${err.message}`);
@@ -165,7 +169,10 @@ async function start() {
   view.setText('model-name', meta.model);
 
   const backends = await availableBackends();
+  // Both wasm runtimes start with the page's thread count (threads.js): all cores when cross-origin isolated.
+  setWasmThreads(wasmThreadCount());
   await setBackend(DEFAULT_BACKEND);
+  view.setText('wasm-threads', describeThreads(wasmThreadsInUse()));
   state.tfjs = await loadTfjs(baseUrl, meta);
   view.setText('tfjs-size', fmt.bytes(state.tfjs.bytes));
   setupControls(backends);
@@ -215,5 +222,9 @@ window.demo = {
   },
   get backend() {
     return currentBackend();
+  },
+  // {crossOriginIsolated, tfjs, ort}: the wasm thread counts in use (ort: null until ONNX Runtime loaded).
+  get threads() {
+    return { crossOriginIsolated: isolated(), tfjs: wasmThreadsInUse(), ort: state.ortThreads };
   },
 };

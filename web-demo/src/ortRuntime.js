@@ -1,12 +1,22 @@
 // ONNX Runtime Web side: runs model.onnx on the wasm execution provider, the way a user picking ORT would.
 import * as ort from 'onnxruntime-web/wasm';
+import { wasmThreadCount } from './threads.js';
 
 // Only the binary is located: a path prefix would also make ORT look for its JS glue there, which this
 // bundle already contains.
 ort.env.wasm.wasmPaths = { wasm: new URL('./ort/ort-wasm-simd-threaded.wasm', import.meta.url).href };
-// Threads need a cross-origin-isolated page (COOP/COEP headers) that static hosts rarely give; one thread
-// is also what the TF.js wasm backend uses here, so the comparison is like for like.
-ort.env.wasm.numThreads = 1;
+// Threads need a cross-origin-isolated page (COOP/COEP headers, threads.js); the page sets the same count
+// as for the TF.js wasm backend, so the comparison is like for like. ONNX Runtime reads it when its first
+// session starts.
+ort.env.wasm.numThreads = wasmThreadCount();
+
+export function setOrtThreads(count) {
+  ort.env.wasm.numThreads = count;
+}
+
+export function ortThreads() {
+  return ort.env.wasm.numThreads;
+}
 
 function ortTensor({ data, shape, dtype }) {
   if (dtype === 'int64') return new ort.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), shape);

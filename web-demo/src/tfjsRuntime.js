@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
 
 // The build copies the wasm binaries next to the bundle; resolving against the bundle keeps the site
@@ -31,9 +31,23 @@ export function currentBackend() {
   return tf.getBackend();
 }
 
-// Threads need a cross-origin-isolated page; benchmarks report whether they were in use.
+// Threads need a cross-origin-isolated page (threads.js); benchmarks report whether they were available.
 export function wasmThreads() {
   return tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+}
+
+// The wasm backend reads its thread count once, when it starts: call this before setBackend('wasm').
+export function setWasmThreads(count) {
+  setThreadsCount(count);
+}
+
+// The threads XNNPACK actually runs with (1 without SharedArrayBuffer); null before the wasm backend started.
+export function wasmThreadsInUse() {
+  try {
+    return getThreadsCount();
+  } catch {
+    return null;
+  }
 }
 
 // Bytes fetched for the model files (model.json and weight shards), from the browser's resource timing.
