@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--targets", type=_targets, default=default_targets(), metavar=",".join(default_targets()),
                    help="targets to build (their prerequisites are built too); default: "
                         f"{','.join(default_targets())}; also: {','.join(t for t in all_targets() if t not in default_targets())}")
+    c.add_argument("--no-browser", action="store_true",
+                   help="leave out the browser stage (the artifacts in headless Chromium, on every backend)")
     c.add_argument("--quantize", choices=QUANTIZE, default="fp32",
                    help="fp16, uint8: TF.js weight storage; int8-dynamic (int8 weights) or int8 (full integer, "
                         "calibrated): int8 ONNX and TFLite artifacts besides the float ones, each gated on accuracy")
@@ -194,7 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .spec import Options
 
     options = Options(
-        input_shapes=args.input_shape, out_dir=args.out, input_dtypes=args.input_dtype, targets=args.targets,
+        input_shapes=args.input_shape, out_dir=args.out, input_dtypes=args.input_dtype,
+        targets=tuple(t for t in args.targets if not (args.no_browser and t == "browser")),
         quantize=args.quantize, tolerances={**DEFAULT_TOLERANCES, **dict(args.tolerance)}, random_cases=args.cases,
         seed=args.seed, int_high=args.int_high, sample_inputs=args.sample_input, eval_data=args.eval_data, dynamic_batch=args.dynamic_batch,
         calibration_data=args.calibration_data, calibration_random=args.calibration_random,

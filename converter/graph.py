@@ -25,7 +25,7 @@ from .errors import ConversionError, ConverterError, ParityError, UsageError, fi
 from .layout import from_artifact, to_artifact
 from .parity import accuracy, compare
 from .report import StageResult, folder_bytes
-from .stages.base import Context, Stage
+from .stages.base import Context, Skipped, Stage
 
 MAIN = "main"
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,8 +139,10 @@ class Running:
 
 def run_stages(stages: list[Stage], all_stages: list[Stage], board: Board, announce: Callable, cache=None,
                starting: Callable[[str], None] = lambda name: None) -> None:
-    """Run `stages` (one worker's) in order; `starting` hears of each stage before it converts. A stage whose runtime is another process (its start_run is its
-    own) keeps running while the next stage converts, unless that one consumes it."""
+    """Run `stages` (one worker's) in order; `starting` hears of each stage before it converts. A stage whose
+    runtime is another process (its start_run is its own) keeps running while the next stage converts, unless
+    that one consumes it. Between stages, handoffs that no stage still to run needs are dropped and the memory
+    goes back to the system."""
     ctx = board.ctx
     open_runs: list[Running] = []
     for stage in stages:
@@ -167,8 +169,19 @@ def run_stages(stages: list[Stage], all_stages: list[Stage], board: Board, annou
             open_runs.append(running)
         else:
             _finish(running, board, announce)
+        _release(stages, board)
     for running in open_runs:
         _finish(running, board, announce)
+    _release(stages, board)
+
+
+def _release(stages: list[Stage], board: Board) -> None:
+    """Drop each handoff once every stage here that gives or takes it has finished; free the memory."""
+    for handoff in {h for s in stages for h in (*s.gives, *s.takes)}:
+        users = [s for s in stages if handoff in s.gives or handoff in s.takes]
+        if all(s.name in board.results for s in users):
+            board.ctx.handoffs.pop(handoff.name, None)
+    resources.release()
 
 
 def _start(stage: Stage, result: StageResult, board: Board) -> Running:
@@ -185,6 +198,8 @@ def _start(stage: Stage, result: StageResult, board: Board) -> Running:
             result.notes, result.extra = artifact.notes, artifact.extra
             feeds = [{b.name: to_artifact(case[b.name], b.perm) for b in artifact.inputs} for case in ctx.cases.inputs]
             finish = stage.start_run(ctx, artifact, feeds)
+        except Skipped as exc:
+            result.status, result.reason = "skipped", str(exc)
         except BaseException as exc:
             _failed(stage, result, exc, ctx)
     result.warnings = list(seen)
@@ -242,7 +257,8 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
     outputs = None
     for i, (runtime, run) in enumerate(runs.items()):
         outs = [{b.name: from_artifact(case[b.name], b.perm) for b in artifact.outputs} for case in run]
-        result.comparisons.append(compare(board.outputs["pytorch"], outs, tolerance, "pytorch", runtime))
+        own = stage.tolerance_for(runtime, tolerance, ctx.options)
+        result.comparisons.append(compare(board.outputs["pytorch"], outs, own, "pytorch", runtime))
         if i == 0:
             outputs = outs
             if stage.after in board.outputs and stage.after != "pytorch":
@@ -258,8 +274,8 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
         return outputs
     failed = [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
     if failed:
-        bad = "; ".join((f"{c.runtime}: " if c.runtime else "") + "; ".join(o.describe() for o in c.failures())
-                        for c in failed)
+        bad = "; ".join((f"{c.runtime}" + (f" (tolerance {c.tolerance:g})" if c.tolerance != tolerance else "") + ": "
+                         if c.runtime else "") + "; ".join(o.describe() for o in c.failures()) for c in failed)
         raise ParityError(f"{stage.name} differs from PyTorch beyond tolerance {tolerance:g}: {bad}", stage=stage.name,
                           hint="see report.html; loosen with --tolerance only if the difference is expected")
     # Within tolerance; but if the reference hardly varies, the check could not have failed (parity.py).

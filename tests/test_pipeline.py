@@ -12,7 +12,8 @@ from converter.parity import SPREAD_FACTOR
 from converter.graph import default_targets, plan
 from converter.stages.torchscript import ANDROID_LITE_BYTECODE
 
-ALL_STAGES = ["onnx", "saved_model", "tfjs", "tflite_fp32", "tflite_fp16", "torchscript", "ptl"]  # the default targets
+# the default targets; the browser stage needs Chromium (scripts/setup.sh installs it)
+ALL_STAGES = ["onnx", "saved_model", "tfjs", "tflite_fp32", "tflite_fp16", "torchscript", "ptl", "browser"]
 REPORT_STAGE_KEYS = {"name", "status", "max_abs_err", "max_rel_err", "tolerance", "seconds", "artifact", "bytes"}
 
 

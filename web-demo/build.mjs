@@ -1,4 +1,5 @@
-// Builds the static demo into web-demo/dist: ES-module bundles for the demo page and the benchmark page
+// Builds the static demo into web-demo/dist: ES-module bundles for the demo page, the benchmark page and the
+// browser stage's check page
 // (sharing chunks; ONNX Runtime and WebGPU load lazily on the demo), the pages, and the runtimes' wasm
 // binaries, all addressed by relative URLs.
 import { build } from 'esbuild';
@@ -22,7 +23,7 @@ const WASM = [
 
 await rm(dist, { recursive: true, force: true });
 await build({
-  entryPoints: ['main.js', 'bench.js'].map((file) => path.join(here, 'src', file)),
+  entryPoints: ['main.js', 'bench.js', 'check.js'].map((file) => path.join(here, 'src', file)),
   outdir: dist,
   bundle: true,
   splitting: true,
@@ -33,7 +34,7 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
 });
-for (const file of ['index.html', 'bench.html', 'style.css']) await copyFile(path.join(here, file), path.join(dist, file));
+for (const file of ['index.html', 'bench.html', 'check.html', 'style.css']) await copyFile(path.join(here, file), path.join(dist, file));
 for (const { dir, from, files } of WASM) {
   await mkdir(path.join(dist, dir), { recursive: true });
   for (const file of files) await copyFile(path.join(from, file), path.join(dist, dir, file));

@@ -10,6 +10,7 @@ while TFLite converts.
 from __future__ import annotations
 
 from .base import Stage
+from .browser import BrowserStage
 from .executorch import ExecuTorchStage
 from .onnx import OnnxStage
 from .quantized import OnnxInt8Stage, TfliteInt8Stage
@@ -50,3 +51,4 @@ register(OnnxInt8Stage("int8-dynamic"))
 register(TfliteInt8Stage("int8"))
 register(TfliteInt8Stage("int8-dynamic"))
 register(ExecuTorchStage())
+register(BrowserStage())  # the artifacts in headless Chromium: every backend, timed (--no-browser: off)

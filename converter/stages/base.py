@@ -79,6 +79,11 @@ class Context:
         return [bind(s) for s in self.inputs], [bind(s) for s in self.outputs]
 
 
+class Skipped(Exception):
+    """Raised by a stage's convert when it cannot run on this machine (a browser stage without Chromium): the
+    stage is reported as skipped with this reason, and the run goes on."""
+
+
 IO_RECORD = "converter_io.json"  # the name under which artifacts that can carry files carry io_record()
 
 
@@ -154,6 +159,11 @@ class Stage:
         """Start `run` and return what waits for its result: a stage whose runtime is another process (Node.js)
         lets its worker convert the next stage meanwhile."""
         return lambda: self.run(ctx, artifact, cases)
+
+    def tolerance_for(self, runtime: str, tolerance: float, options: Options) -> float:
+        """The tolerance one runtime's outputs are held to (`runtime` as keyed by run's result); the stage's
+        own by default. A stage that runs several artifacts (the browser stage) holds each to its precision's."""
+        return tolerance
 
     def diagnose(self, ctx: Context, result) -> None:
         """Called in the stage's worker when it failed: attach what explains the failure to `result` (notes,

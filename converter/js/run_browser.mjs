@@ -1,0 +1,93 @@
+// Runs a converted folder's artifacts in headless Chromium for the converter's `browser` stage.
+// Usage: node run_browser.mjs request.json
+//
+// The request: {url (check.html on the converter's own server, ?model=model/), chromium, hardwareConcurrency,
+// runs, combos: [{key, runtime, backend, threads, artifact}], cases: [[{name, dtype, shape, file}] per case],
+// out_prefix}. Each combo runs in a fresh page (a cold start: nothing cached, Cache-Control no-store), its
+// outputs are written as raw float32 files next to out_prefix, and one JSON line on stdout describes them:
+// {probe, chromium, records: {key: {outputs: [[{file, shape}]], coldMs, ..., error?}}}.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+// Packages come from the project's node_modules; CONVERTER_NODE_MODULES points elsewhere when installed apart.
+const require = createRequire(process.env.CONVERTER_NODE_MODULES
+  ? path.join(process.env.CONVERTER_NODE_MODULES, 'noop.js') : import.meta.url);
+const { chromium } = require('playwright-core');
+
+// The machine may have no network and no GPU: Chromium's background services stay off (web-demo/headless.mjs).
+const ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader'];
+const TIMEOUT_MS = 600_000;
+
+function readCase(inputs) {
+  return inputs.map(({ name, dtype, shape, file }) => ({ name, dtype, shape, data: fs.readFileSync(file).toString('base64') }));
+}
+
+async function openPage(context, url, hardwareConcurrency, problems) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT_MS);
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+  if (hardwareConcurrency) {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Emulation.setHardwareConcurrencyOverride', { hardwareConcurrency });
+  }
+  await page.goto(url);
+  await page.waitForFunction(() => window.check !== undefined);
+  return page;
+}
+
+async function main() {
+  const request = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  const cases = request.cases.map(readCase);
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'converter-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: request.chromium, headless: true, args: ARGS,
+  });
+  const reply = { chromium: context.browser()?.version() ?? null, records: {} };
+  try {
+    const problems = [];
+    const probePage = await openPage(context, request.url, request.hardwareConcurrency, problems);
+    reply.probe = await probePage.evaluate(() => window.check.probe());
+    reply.userAgent = await probePage.evaluate(() => navigator.userAgent);
+    await probePage.close();
+    for (const combo of request.combos) {
+      if (combo.backend === 'webgpu' && !reply.probe.webgpu) continue;
+      if (combo.backend === 'webgl' && !reply.probe.webgl) continue;
+      const seen = [];
+      const record = { runtime: combo.runtime, backend: combo.backend };
+      try {
+        const page = await openPage(context, request.url, request.hardwareConcurrency, seen);
+        const result = await page.evaluate((req) => window.check.run(req), {
+          runtime: combo.runtime, backend: combo.backend, threads: combo.threads, runs: request.runs,
+          artifact: combo.artifact, inputs: cases, plant: request.plant === combo.key,
+        });
+        await page.close();
+        record.outputs = result.outputs.map((outs, i) => outs.map((data, k) => {
+          const file = `${request.out_prefix}_${combo.key}_${i}_${k}.bin`;
+          fs.writeFileSync(file, Buffer.from(data, 'base64'));
+          return file;
+        }));
+        delete result.outputs;
+        Object.assign(record, result);
+      } catch (err) {
+        record.error = String(err && err.message ? err.message : err).split('\n')[0];
+      }
+      if (seen.length) record.problems = seen;
+      reply.records[combo.key] = record;
+    }
+    if (problems.length) reply.problems = problems;
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  process.stdout.write(JSON.stringify(reply) + '\n');
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : String(err));
+  process.exit(1);
+});
