@@ -22,6 +22,7 @@ Arrays = dict[str, np.ndarray]
 CALIBRATION_MAX = 200  # calibration batches at most (the first ones of the source)
 SENSITIVITY_CASES = 64  # cases the sensitivity analysis measures on
 SUGGEST_MAX = 3
+DYNAMIC_OPS = ("MatMul", "Gemm")  # what onnx_int8_dynamic quantizes
 ONNX_WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 TFLITE_WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL", "CONV_3D")
 
@@ -272,10 +273,21 @@ def onnx_quantize(source: Path, target: Path, mode: str, feeds: list[Arrays] | N
 
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
+    import tempfile
+
+    import onnx
+
     logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing": the graph is ours, as exported
     if mode == "int8-dynamic":
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                         nodes_to_exclude=exclude)
+        # The exporter's value_info disagrees with ONNX's shape inference once quantize_dynamic has rewritten a
+        # Gemm ("differ in dimension 0: (512) vs (64)" on digits): quantize a copy without it.
+        model = onnx.load(str(source))
+        del model.graph.value_info[:]
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx.save(model, f"{tmp}/model.onnx")
+            # MatMul and Gemm only: ConvInteger has no kernel for int8 weights in ONNX Runtime's CPU provider.
+            quantize_dynamic(f"{tmp}/model.onnx", str(target), weight_type=QuantType.QInt8, per_channel=False,
+                             nodes_to_exclude=exclude, op_types_to_quantize=list(DYNAMIC_OPS))
         return
 
     class Reader(_Reader, CalibrationDataReader):

@@ -51,11 +51,50 @@ small {{ color: #59636e; }}
 <table><tr><th>stage</th><th>from</th><th>status</th><th>max abs err</th><th>max rel err</th><th>tolerance</th>
 <th>err / spread</th><th>reference spread / scale</th><th>seconds</th><th>size</th><th>artifact</th><th>notes</th></tr>{rows}</table>
 {accuracy}
+{_quantized(stages)}
 <h2>Inputs and outputs (PyTorch layout)</h2>
 <table><tr><th></th><th>name</th><th>shape</th><th>dtype</th><th>layout</th></tr>{io}</table>
 <p><small>{versions}</small></p>
 </body></html>
 """
+
+
+def _quantized(stages: list[dict]) -> str:
+    """The int8 artifacts' gates (accuracy in each runtime, agreement with PyTorch fp32) and, where a gate
+    failed, the sensitivity analysis: the layers whose quantization costs the most."""
+    esc = html.escape
+    gated = [s for s in stages if s.get("gate")]
+    if not gated:
+        return ""
+    rows = "".join(
+        f"<tr><td>{esc(s['name'])}</td><td class='{'passed' if g['passed'] else 'failed'}'>"
+        f"{'passed' if g['passed'] else 'FAILED'}</td><td>{_pct(g['agreement'])} (min {_pct(g['agreement_min'])})</td>"
+        f"<td>{_pct(g['accuracy'])} (PyTorch {_pct(g['accuracy_pytorch'])})</td>"
+        f"<td>{_points(g['accuracy_drop'])}</td>"
+        f"<td>{_pct(g['golden_agreement'])}</td><td>{_num(g['max_rel_err'])}</td><td>{s['bytes'] or ''}</td></tr>"
+        for s in gated for g in [s["gate"]])
+    out = ("<h2>Int8 artifacts: accuracy gate in each runtime</h2><table><tr><th>stage</th><th>gate</th>"
+           "<th>top-1 agreement with PyTorch fp32</th><th>accuracy</th><th>drop (points)</th>"
+           "<th>agreement on golden cases</th><th>max rel err</th><th>bytes</th></tr>" + rows + "</table>")
+    for s in gated:
+        a = s.get("sensitivity")
+        if not a:
+            continue
+        cells = "".join(f"<tr><td>{esc(r['layer'])}</td><td>{_pct(r.get('agreement'))}</td>"
+                        f"<td>{_pct(r.get('accuracy'))}</td><td>{_num(r.get('max_rel_err'))}</td>"
+                        f"<td>{esc(r.get('error', ''))}</td></tr>" for r in a["layers"])
+        base = a["baseline"]
+        out += (f"<h3>{esc(s['name'])}: sensitivity ({esc(a['runtime'])}, {a['cases']} cases, one layer float at a time)</h3>"
+                f"<p>all quantized: agreement {_pct(base['agreement'])}, accuracy {_pct(base['accuracy'])}, "
+                f"rel err {_num(base['max_rel_err'])}. Costliest: <b>{esc(', '.join(a['costliest']) or 'none found')}</b>"
+                + (f"; try <code>{esc(a['suggest'])}</code>" if a.get("suggest") else "") + "</p>"
+                "<table><tr><th>kept float</th><th>agreement</th><th>accuracy</th><th>max rel err</th><th></th></tr>"
+                + cells + "</table>")
+    return out
+
+
+def _points(value) -> str:
+    return "" if value is None else f"{value * 100:.2f}"
 
 
 def _row(s: dict) -> str:

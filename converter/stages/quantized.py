@@ -62,7 +62,7 @@ class _Int8:
             result.notes = [*result.notes, f"costliest layers in {analysis['runtime']}: "
                                            f"{', '.join(analysis['costliest'])}; try {analysis['suggest']}"]
             if result.error is not None:
-                result.error.hint = f"try {analysis['suggest']} (sensitivity analysis in report.html)"
+                result.error.hint = f"{analysis['suggest']} (the sensitivity analysis in report.html)"
 
     def _sensitivity(self, ctx: Context):
         return None
@@ -97,9 +97,11 @@ class OnnxInt8Stage(_Int8, Stage):
                          "in ONNX Runtime and in ORT-web (wasm); this is the ONNX int8 model for the browser")
         integer = sorted(ops & {"ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"})
         if self.precision == "int8-dynamic":
-            notes.append(f"dynamic quantization ({', '.join(integer) or 'no integer ops'}): ONNX Runtime only"
-                         + ("; ORT-web has no ConvInteger, use --quantize int8 (static QDQ) for the browser"
-                            if "ConvInteger" in ops else ""))
+            notes.append(f"dynamic quantization of {'/'.join(q.DYNAMIC_OPS)} ({', '.join(integer) or 'no integer ops'}); "
+                         "Conv stays float: ConvInteger has no int8-weight kernel in ONNX Runtime's CPU provider and "
+                         "none in ORT-web, so this model runs in both")
+        if "ConvInteger" in ops:
+            notes.append("ConvInteger: ONNX Runtime only, ORT-web cannot run it; use --quantize int8 (static QDQ)")
         if exclude:
             notes.append(f"kept float (--keep-float): {len(exclude)} nodes of {', '.join(ctx.options.keep_float)}")
         extra["ort_web"] = "ConvInteger" not in ops
