@@ -6,6 +6,8 @@ import html
 import math
 from pathlib import Path
 
+from .report_browser import browser_section
+
 # degenerate: within tolerance, but PyTorch's output varied too little across the cases for the check to fail.
 COLORS = {"passed": "#1a7f37", "degenerate": "#9a6700", "failed": "#cf222e", "skipped": "#8c959f"}
 
@@ -51,6 +53,7 @@ small {{ color: #59636e; }}
 <table><tr><th>stage</th><th>from</th><th>status</th><th>max abs err</th><th>max rel err</th><th>tolerance</th>
 <th>err / spread</th><th>reference spread / scale</th><th>seconds</th><th>size</th><th>artifact</th><th>notes</th></tr>{rows}</table>
 {accuracy}
+{browser_section(stages)}
 {_quantized(stages)}
 <h2>Inputs and outputs (PyTorch layout)</h2>
 <table><tr><th></th><th>name</th><th>shape</th><th>dtype</th><th>layout</th></tr>{io}</table>
