@@ -37,9 +37,11 @@ PLANT_ENV = "CONVERTER_BROWSER_PLANT"
 
 
 def chromium_path() -> Path | None:
+    """$CHROMIUM when set (and only it, like tests/web), else Debian's /usr/bin/chromium or one on PATH."""
     named = os.environ.get("CHROMIUM")
-    for candidate in ([named] if named else []) + ["/usr/bin/chromium", shutil.which("chromium") or "",
-                                                  shutil.which("chromium-browser") or ""]:
+    candidates = [named] if named else ["/usr/bin/chromium", shutil.which("chromium") or "",
+                                        shutil.which("chromium-browser") or ""]
+    for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
@@ -128,7 +130,8 @@ def _missing_tools() -> str | None:
     from ..serve import DEMO_DIR
 
     if chromium_path() is None:
-        return "Chromium is not installed (looked for $CHROMIUM, /usr/bin/chromium, chromium on PATH)"
+        where = os.environ.get("CHROMIUM") or "/usr/bin/chromium or chromium on PATH"
+        return f"Chromium is not installed (looked for {where})"
     if shutil.which("node") is None:
         return "Node.js is not installed"
     if not (ROOT / "node_modules" / "playwright-core").is_dir():
