@@ -61,6 +61,10 @@ def test_digits_each_stage_compared_with_the_stage_before(digits_report):
         if stage == "tfjs":  # run on two backends; the main one is also compared with the stage before
             runs = [(c["against"], c["runtime"]) for c in by_name[stage]["comparisons"]]
             assert runs == [("pytorch", "wasm"), ("saved_model", "wasm"), ("pytorch", "cpu")]
+        elif stage == "browser":  # one run per runtime and backend; the first also against the TF.js stage
+            runs = [(c["against"], c["runtime"]) for c in by_name[stage]["comparisons"]]
+            assert runs[:2] == [("pytorch", "tfjs_wasm"), ("tfjs", "tfjs_wasm")]
+            assert all(against == "pytorch" for against, _ in runs[2:]) and len(runs) >= 6
         elif by_name[stage]["after"] != "pytorch":
             assert against == ["pytorch", by_name[stage]["after"]]
     fp16 = by_name["tflite_fp16"]
