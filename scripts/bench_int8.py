@@ -1,0 +1,174 @@
+"""Benchmark: int8 artifacts (--quantize int8 and int8-dynamic) against the float ones, per artifact: bytes,
+latency in its own runtime, and accuracy (digits, --eval-data) or top-1 agreement with PyTorch fp32
+(mobilenet_v2, random weights: agreement only).
+
+    .venv/bin/python scripts/bench_int8.py [--runs 200]   # writes the section into docs/benchmarks.md
+
+Each model is converted twice through the CLI (--targets onnx,tflite; once per --quantize). Latency: batch 1,
+one thread (ONNX Runtime intra_op_num_threads=1, LiteRT num_threads=1), median over --runs calls after 10
+warm-up calls, measured in this process after the conversions. mobilenet_v2 is calibrated on 32 seeded
+standard-normal inputs (--calibration-data) and judged on 32 other random cases; its gate is opened
+(--gate agreement=0,accuracy_drop=1) so that the numbers are measured whatever they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchdoc import write_section  # scripts/ is on sys.path when run as a script
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION = "## Int8: size, latency and accuracy per runtime"
+ARTIFACTS = [("onnx", "model.onnx", "onnxruntime"), ("onnx_int8_dynamic", "model_int8_dynamic.onnx", "onnxruntime"),
+             ("onnx_int8", "model_int8.onnx", "onnxruntime"),
+             ("tflite_fp32", "tflite/model_float32.tflite", "litert"),
+             ("tflite_fp16", "tflite/model_float16.tflite", "litert"),
+             ("tflite_int8_dynamic", "tflite/model_int8_dynamic.tflite", "litert"),
+             ("tflite_int8", "tflite/model_int8.tflite", "litert")]
+
+
+def convert(args: list[str], out: Path) -> dict:
+    cmd = [sys.executable, "-m", "converter", "convert", *args, "--targets", "onnx,tflite", "--out", str(out), "--force"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+    folder = out if proc.returncode == 0 else out.with_name(out.name + ".failed")
+    return {"folder": folder, "report": json.loads((folder / "report.json").read_text()), "exit": proc.returncode}
+
+
+def latency(path: Path, runtime: str, shape: tuple[int, ...], runs: int) -> float:
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        call = lambda: session.run(None, {name: x})  # noqa: E731
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_path=str(path), num_threads=1)
+        runner = interp.get_signature_runner("serving_default")
+        key = next(iter(runner.get_input_details()))
+        detail = runner.get_input_details()[key]
+        xin = x if tuple(detail["shape"]) == shape else np.transpose(x, (0, 2, 3, 1)).copy()
+        call = lambda: runner(**{key: xin})  # noqa: E731
+    for _ in range(10):
+        call()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def measure(name: str, common: list[str], shape: tuple[int, ...], tmp: Path, runs: int) -> list[dict]:
+    runs_by_mode = {mode: convert([*common, "--quantize", mode], tmp / f"{name}-{mode}") for mode in ("int8", "int8-dynamic")}
+    rows = []
+    for stage, rel, runtime in ARTIFACTS:
+        mode = "int8-dynamic" if stage.endswith("dynamic") else "int8"
+        run = runs_by_mode[mode]
+        doc = next((s for s in run["report"]["stages"] if s["name"] == stage), None)
+        if doc is None or doc["artifact"] is None:
+            continue
+        path = run["folder"] / rel
+        cmp = next(c for c in doc["comparisons"] if c["against"] == "pytorch")
+        agreement = min((o["top1_agreement"] for o in cmp["outputs"] if o["top1_agreement"] is not None), default=None)
+        accuracy = (run["report"].get("accuracy") or {}).get(stage)
+        rows.append({"stage": stage, "runtime": runtime, "bytes": doc["bytes"], "ms": latency(path, runtime, shape, runs),
+                     "agreement": agreement, "accuracy": accuracy, "max_rel_err": doc["max_rel_err"],
+                     "status": doc["status"]})
+    fp32 = {r["runtime"]: r["bytes"] for r in rows if r["stage"] in ("onnx", "tflite_fp32")}
+    for row in rows:
+        row["ratio"] = row["bytes"] / fp32[row["runtime"]]
+    ref = runs_by_mode["int8"]["report"].get("accuracy") or {}
+    for row in rows:
+        row["pytorch_accuracy"] = ref.get("pytorch")
+    return rows
+
+
+def table(rows: list[dict], with_accuracy: bool) -> str:
+    head = "| artifact | runtime | bytes | x fp32 bytes | latency (ms, batch 1, 1 thread) | "
+    head += "top-1 accuracy | " if with_accuracy else ""
+    head += "top-1 agreement with PyTorch fp32 | max error / output scale |\n|---|---|---|---|---|" + \
+            ("---|" if with_accuracy else "") + "---|---|\n"
+    lines = []
+    for r in rows:
+        acc = f"{r['accuracy']:.2%} | " if with_accuracy else ""
+        lines.append(f"| {r['stage']} | {r['runtime']} | {r['bytes']:,} | {r['ratio']:.3f} | {r['ms']:.3f} | {acc}"
+                     f"{r['agreement']:.2%} | {r['max_rel_err']:.2e} |")
+    return head + "\n".join(lines)
+
+
+def _defect(rows: dict) -> str:
+    """Said when full-integer TFLite loses mobilenet_v2 while the ONNX int8 model with the same calibration keeps
+    it: a converter defect, not what int8 does to the model."""
+    lite, onnx = rows.get("tflite_int8"), rows.get("onnx_int8")
+    if lite and onnx and lite["agreement"] < 0.5 <= onnx["agreement"]:
+        return (f" OPEN DEFECT: tflite_int8 agrees with PyTorch on {lite['agreement']:.0%} of mobilenet_v2's cases "
+                f"while onnx_int8, calibrated on the same data, agrees on {onnx['agreement']:.0%}: the full-integer "
+                "TFLite path (calibrate, then mlir_quantize) breaks this model and is not yet explained.")
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        digits = measure("digits", ["examples/digits/model.py:build", "--weights", "examples/digits/weights.pt",
+                                    "--input-shape", "1,1,8,8", "--eval-data", "examples/digits/test.npz"],
+                         (1, 1, 8, 8), tmp, args.runs)
+        np.savez(tmp / "cal.npz", inputs=np.random.default_rng(1).standard_normal((32, 3, 224, 224)).astype(np.float32))
+        mobilenet = measure("mobilenet_v2", ["tests/models/small.py:mobilenet_v2", "--input-shape", "1,3,224,224",
+                                             "--cases", "32", "--calibration-data", str(tmp / "cal.npz"),
+                                             "--gate", "agreement=0,accuracy_drop=1"],
+                            (1, 3, 224, 224), tmp, max(20, args.runs // 10))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    tfl = {r["stage"]: r for r in mobilenet}
+    body = f"""{SECTION}
+
+Measured by `scripts/bench_int8.py` on {time.strftime('%Y-%m-%d')} at {commit} ({platform.processor() or platform.machine()},
+{os.cpu_count()} CPUs, shared; Python {platform.python_version()}). Each artifact as the converter wrote it
+(`--targets onnx,tflite`, once with `--quantize int8`, once with `--quantize int8-dynamic`), run in its own
+runtime: ONNX Runtime (CPU) for the .onnx files, LiteRT for the .tflite files. Latency: batch 1, one thread,
+median of the calls after 10 warm-up calls.
+
+Digits (`examples/digits`, 360 labelled test images; int8 calibrated on --eval-data's inputs; agreement over the
+362 cases, the 2 random golden cases included):
+
+{table(digits, True)}
+
+PyTorch fp32: {digits[0]['pytorch_accuracy']:.2%}.
+
+mobilenet_v2 (torchvision, random weights: agreement only, over 32 seeded random cases; int8 calibrated on 32
+other seeded random inputs through `--calibration-data`; gate opened with `--gate agreement=0,accuracy_drop=1`):
+
+{table(mobilenet, False)}
+
+Target int8 TFLite <= 0.27 x the fp32 bytes: digits {next(r['ratio'] for r in digits if r['stage'] == 'tflite_int8'):.3f},
+mobilenet_v2 {tfl['tflite_int8']['ratio']:.3f} (small models carry fixed overhead: per-channel scales, int32 biases,
+the signature).{_defect(tfl)}
+"""
+    write_section("bench_int8", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
