@@ -82,12 +82,14 @@ def onnx_entry(label: str, folder: pathlib.Path, work: pathlib.Path) -> dict:
             "inputs": inputs, "outputs": []}
 
 
-def run_in_chromium(work: pathlib.Path, entries: list[dict], runs: int) -> dict:
-    (work / "bench.json").write_text(json.dumps({"runs": runs, "entries": entries}, indent=1))
+def run_in_chromium(work: pathlib.Path, entries: list[dict], runs: int, threads: int = 1) -> dict:
+    """Times `entries` on the bench page. `threads`: wasm threads for TF.js and ONNX Runtime Web alike (the
+    server sends COOP/COEP; the page is told 2 x threads cores, since TF.js uses at most half of them)."""
+    (work / "bench.json").write_text(json.dumps({"runs": runs, "threads": threads, "entries": entries}, indent=1))
     subprocess.run(["npm", "run", "build:web"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     with running(demo_server(work, 0)) as server:
-        proc = subprocess.run(["node", "web-demo/headless.mjs", url_of(server, "bench.html"), "bench.result"],
-                              cwd=REPO, check=True, capture_output=True, text=True)
+        proc = subprocess.run(["node", "web-demo/headless.mjs", url_of(server, "bench.html"), "bench.result",
+                               str(2 * threads)], cwd=REPO, check=True, capture_output=True, text=True)
     page = json.loads(proc.stdout.strip().splitlines()[-1])
     if page["problems"]:
         raise SystemExit("the benchmark page reported problems:\n" + "\n".join(page["problems"]))
@@ -116,8 +118,8 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
         "",
         f"Command: `{command}`. Measured {datetime.date.today()} on {os.cpu_count()} CPU cores "
         f"({platform.machine()}; 1-minute load average {os.getloadavg()[0]:.1f} when the run ended, other work "
-        f"included), {chromium}, headless. Single-threaded wasm (TF.js wasm threads in use: "
-        f"{str(result['tfjsWasmThreads']).lower()}; ONNX Runtime Web numThreads 1), median of {result['runs']} runs "
+        f"included), {chromium}, headless. Wasm threads: TF.js {result['threads']['tfjs']}, ONNX Runtime Web "
+        f"{result['threads']['ort']} (cross-origin isolated: {str(result['threads']['crossOriginIsolated']).lower()}), median of {result['runs']} runs "
         f"after {result['warmupRuns']} warm-up runs per model, the models of one backend taking turns in blocks of "
         f"{result['blockRuns']} runs after one untimed run (so load from other processes spreads over all of them), "
         "input upload and output "
@@ -165,6 +167,7 @@ def main() -> None:
     parser.add_argument("--work", type=pathlib.Path, default=REPO / "build" / "bench_web", help="scratch folder")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per model, after the warm-up")
     parser.add_argument("--reuse", action="store_true", help="keep models already converted in --work")
+    parser.add_argument("--threads", type=int, default=1, help="wasm threads for TF.js and ONNX Runtime Web alike")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -179,8 +182,9 @@ def main() -> None:
         tfjs_entry("ours uint8", work / "uint8" / "tfjs" / "model.json", work),
         tfjs_entry(f"{OURS} on WebGL", work / "fp32" / "tfjs" / "model.json", work, backend="webgl"),
     ]
-    result = run_in_chromium(work, entries, args.runs)
-    command = "python scripts/bench_web.py" + (f" --runs {args.runs}" if args.runs != 30 else "")
+    result = run_in_chromium(work, entries, args.runs, args.threads)
+    command = "python scripts/bench_web.py" + (f" --runs {args.runs}" if args.runs != 30 else "") + \
+        (f" --threads {args.threads}" if args.threads != 1 else "")
     section = markdown(result, reports, work, command)
     write_section("bench_web", section)
     print(section)

@@ -2,7 +2,7 @@
 // (tests/web/browser.mjs) and the benchmark (scripts/bench_web.py).
 //
 // As a command, it opens URL, awaits the page's window.<PATH> (a Promise) and prints one JSON line:
-//   node web-demo/headless.mjs URL PATH   ->   {"result": ..., "problems": [...]}
+//   node web-demo/headless.mjs URL PATH [CORES]   ->   {"result": ..., "problems": [...]}
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,10 +47,11 @@ export async function withPage(url, use, { timeoutMs = TIMEOUT_MS, hardwareConcu
   }
 }
 
-async function main([url, property]) {
+async function main([url, property, cores]) {
   const awaitProperty = (page) => page.evaluate((keys) => keys.reduce((value, key) => value[key], window), property.split('.'));
-  // Benchmarks run for minutes; the page's own promise decides when it is done.
-  console.log(JSON.stringify(await withPage(url, awaitProperty, { timeoutMs: 0 })));
+  // Benchmarks run for minutes; the page's own promise decides when it is done. CORES: hardwareConcurrency.
+  const hardwareConcurrency = Number(cores) || null;
+  console.log(JSON.stringify(await withPage(url, awaitProperty, { timeoutMs: 0, hardwareConcurrency })));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

@@ -30,3 +30,15 @@ def test_every_entry_is_timed_single_threaded(digits_dir, tmp_path, browser_tool
     assert all(row["medianMs"] > 0 for row in rows.values())
     assert rows["tfjs wasm"]["bytes"] == sum(f.stat().st_size for f in model_json.parent.iterdir())
     assert rows["onnx"]["bytes"] == (work / "digits" / "model.onnx").stat().st_size
+
+
+def test_threads_run_both_wasm_runtimes_on_that_many_threads(digits_dir, tmp_path, browser_tools):
+    work = tmp_path / "bench"
+    shutil.copytree(digits_dir, work / "digits")
+    entries = [bench_web.tfjs_entry("tfjs wasm", work / "digits" / "tfjs" / "model.json", work),
+               bench_web.onnx_entry("onnx", work / "digits", work)]
+    result = bench_web.run_in_chromium(work, entries, runs=5, threads=2)
+
+    assert result["tfjsWasmThreads"] is True
+    assert result["threads"] == {"crossOriginIsolated": True, "tfjs": 2, "ort": 2}
+    assert all(row["medianMs"] > 0 for row in result["rows"])
