@@ -148,12 +148,18 @@ def _run_stages(model, options: Options, folder: OutputFolder, weights, trust_mo
             progress.say(line)
         progress.say(f"{len(results)} stages converted in {doc['seconds_total']:.1f} s; artifacts in {final}")
     else:
-        progress.say(f"all {len(results)} stages passed in {doc['seconds_total']:.1f} s; artifacts in {final}")
-        if accuracy_ref is not None:
-            same = all(r.accuracy == accuracy_ref for r in results.values())
+        ran = [r for r in results.values() if r.status != "skipped"]
+        skipped = [r for r in results.values() if r.status == "skipped"]
+        progress.say((f"all {len(ran)} stages passed" if not skipped else
+                      f"{len(ran)} stages passed, {len(skipped)} skipped "
+                      f"({'; '.join(f'{r.name}: {r.reason}' for r in skipped)})")
+                     + f" in {doc['seconds_total']:.1f} s; artifacts in {final}")
+        measured = [r for r in ran if r.accuracy is not None]
+        if accuracy_ref is not None and measured:
+            same = all(r.accuracy == accuracy_ref for r in measured)
             progress.say(f"top-1 accuracy on the eval data: {accuracy_ref:.2%} in PyTorch"
                          + (", the same in every artifact" if same else
-                            "; " + ", ".join(f"{r.name} {r.accuracy:.2%}" for r in results.values())))
+                            "; " + ", ".join(f"{r.name} {r.accuracy:.2%}" for r in measured)))
         progress.say(f"report: {final / 'report.html'}")
     return Result(final, doc, exit_code, error)
 
