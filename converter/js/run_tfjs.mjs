@@ -2,7 +2,8 @@
 // Usage: node run_tfjs.mjs request.json
 // The request names the model.json, the backends to run on in order, and per case the input tensors as raw
 // little-endian files; outputs are written next to them and described in one JSON line on stdout, with
-// the kernels the first backend's run dispatched.
+// the kernels the first backend's run dispatched. The outputs may be any nodes of the graph ("name:0"): the
+// converter's diagnosis of a parity failure (converter/tfjs_diverge.py) asks for every node's, `batch` at a time.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -63,6 +64,23 @@ function recordKernels(kernels) {
   return () => { engine.runKernel = runKernel; };
 }
 
+// [[offset within names, tensors]]. Tolerant (diagnosis requests): a group that fails is retried name by name,
+// and a name that fails alone becomes {error}.
+async function execute(model, feeds, names, tolerant) {
+  try {
+    const outs = await model.executeAsync(feeds, names);
+    return [[0, Array.isArray(outs) ? outs : [outs]]];
+  } catch (err) {
+    if (!tolerant) throw err;
+    if (names.length === 1) {
+      return [[0, [{ error: String(err && err.message ? err.message : err).split('\n')[0] }]]];
+    }
+    const parts = [];
+    for (const [i, name] of names.entries()) parts.push([i, (await execute(model, feeds, [name], true))[0][1]]);
+    return parts;
+  }
+}
+
 async function runCases(request) {
   const model = await tf.loadGraphModel(fileHandler(request.model));
   const cases = [];
@@ -73,16 +91,24 @@ async function runCases(request) {
       const data = new ARRAY[input.dtype](bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
       feeds[input.name] = tf.tensor(data, input.shape, input.dtype);
     }
-    let outs = await model.executeAsync(feeds, request.outputs);
-    if (!Array.isArray(outs)) outs = [outs];
     const described = [];
-    for (let i = 0; i < outs.length; i++) {
-      const file = `${c.out_prefix}_${tf.getBackend()}_${index}_${i}.bin`;
-      const data = await outs[i].data();
-      fs.writeFileSync(file, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-      described.push({ file, shape: outs[i].shape, dtype: outs[i].dtype });
+    // request.batch (the converter's diagnosis: every node's output) fetches that many tensors per execution and
+    // reports a tensor TF.js cannot compute as {error} instead of failing the backend.
+    const size = request.batch || request.outputs.length;
+    for (let start = 0; start < request.outputs.length; start += size) {
+      const names = request.outputs.slice(start, start + size);
+      for (const [offset, outs] of await execute(model, feeds, names, Boolean(request.batch))) {
+        for (let i = 0; i < outs.length; i++) {
+          if (outs[i].error) { described.push(outs[i]); continue; }
+          const file = `${c.out_prefix}_${tf.getBackend()}_${index}_${start + offset + i}.bin`;
+          const data = await outs[i].data();
+          fs.writeFileSync(file, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+          described.push({ file, shape: outs[i].shape, dtype: outs[i].dtype });
+        }
+        tf.dispose(outs.filter((t) => !t.error));
+      }
     }
-    tf.dispose([...Object.values(feeds), ...outs]);
+    tf.dispose(Object.values(feeds));
     cases.push({ outputs: described });
   }
   model.dispose();

@@ -49,6 +49,13 @@ class TfjsStage(Stage):
         import_tensorflow()
         from tensorflowjs.converters import tf_saved_model_conversion_v2  # noqa: F401
 
+    def diagnose(self, ctx: Context, result) -> None:
+        from ..errors import ParityError
+        from ..tfjs_diverge import annotate  # runs every node in TensorFlow and TF.js: only on failure
+
+        if isinstance(result.error, ParityError):
+            annotate(ctx, result)
+
     def convert(self, ctx: Context) -> Artifact:
         source = ctx.artifacts["saved_model"]
         out = ctx.work / "tfjs"
@@ -145,22 +152,46 @@ def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log
     raw little-endian files) and return what waits for it. The wait returns each backend's outputs; it raises
     for a kernel that any backend of BACKENDS lacks (from the kernels the run dispatched), then for a backend
     whose run failed."""
+    feeds = [[(b.artifact_name, case[b.name]) for b in artifact.inputs] for case in cases]
+    wait = start_node_request(model_json, feeds, [b.artifact_name for b in artifact.outputs], log)
+
+    def results() -> dict[str, list[Arrays]]:
+        reply = wait()
+        raise_for_missing(missing_kernels(reply["kernels"]), json.loads(model_json.read_text()))
+        failed = {b: r["error"] for b, r in reply["backends"].items() if "error" in r}
+        if failed:
+            raise ConversionError("TF.js in Node.js failed on " + "; ".join(f"{b}: {e}" for b, e in failed.items()),
+                                  stage="tfjs", hint=f"see logs/{log.name}; every kernel the model uses is "
+                                  "registered in every backend, so this is a TF.js limitation: report it with the model")
+        return {backend: [{b.name: meta["array"] for b, meta in zip(artifact.outputs, case_reply["outputs"])}
+                          for case_reply in reply["backends"][backend]["cases"]] for backend in NODE_BACKENDS}
+
+    return results
+
+
+def start_node_request(model_json: Path, cases: list[list[tuple[str, np.ndarray]]], outputs: list[str], log: Path,
+                       batch: int = 0, backends=NODE_BACKENDS):
+    """Start converter/js/run_tfjs.mjs on `model_json` for `cases` (each a list of (graph input name, array)),
+    fetching the graph tensors `outputs` ("Identity:0"; any node's), on `backends`, and return what waits for its
+    reply: {"kernels": [...], "backends": {backend: {"cases": [{"outputs": [meta]}]} or {"error": text}}}, each
+    meta holding the tensor as "array" (or an "error" where `batch` asked for `batch` tensors per execution and
+    TF.js could not compute this one). Raises ConversionError when Node.js or TF.js did not start."""
     node = shutil.which("node")
     if node is None:
         raise ConversionError("Node.js is not installed", stage="tfjs", hint="install Node.js 20 and run npm ci")
     tmp = tempfile.mkdtemp(prefix="tfjs-run-")
     try:
         # cpu first: it registers the most kernels, so the audit sees the whole model before wasm may stop.
-        request = {"model": str(model_json), "backends": sorted(NODE_BACKENDS, key=lambda b: b != "cpu"),
-                   "cases": [], "outputs": [b.artifact_name for b in artifact.outputs]}
+        request = {"model": str(model_json), "backends": sorted(backends, key=lambda b: b != "cpu"),
+                   "cases": [], "outputs": list(outputs), "batch": batch}
         for i, case in enumerate(cases):
             feeds = []
-            for b in artifact.inputs:
-                array = np.ascontiguousarray(case[b.name])
+            for name, value in case:
+                array = np.ascontiguousarray(value)
                 dtype = "int32" if array.dtype.kind in "iub" else "float32"
                 file = Path(tmp) / f"in_{i}_{len(feeds)}.bin"
                 array.astype(dtype).tofile(file)
-                feeds.append({"name": b.artifact_name, "shape": list(array.shape), "dtype": dtype, "file": str(file)})
+                feeds.append({"name": name, "shape": list(array.shape), "dtype": dtype, "file": str(file)})
             request["cases"].append({"inputs": feeds, "out_prefix": str(Path(tmp) / f"out_{i}")})
         (Path(tmp) / "request.json").write_text(json.dumps(request))
         start = log.stat().st_size if log.is_file() else 0
@@ -171,10 +202,10 @@ def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-    def wait() -> dict[str, list[Arrays]]:
+    def wait() -> dict:
         try:
             stdout, _ = process.communicate()
-            return _node_results(process.returncode, stdout, model_json, artifact, log, start)
+            return _node_reply(process.returncode, stdout, log, start)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -183,8 +214,7 @@ def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log
     return wait
 
 
-def _node_results(returncode: int, stdout: str, model_json: Path, artifact: Artifact, log: Path,
-                  start: int) -> dict[str, list[Arrays]]:
+def _node_reply(returncode: int, stdout: str, log: Path, start: int) -> dict:
     if returncode != 0:  # TF.js itself did not start
         with open(log, "rb") as log_file:
             log_file.seek(start)
@@ -194,21 +224,12 @@ def _node_results(returncode: int, stdout: str, model_json: Path, artifact: Arti
         raise ConversionError(f"TF.js in Node.js failed (exit {returncode})" + (f": {said}" if said else ""),
                               stage="tfjs", hint=hint)
     reply = json.loads(stdout.strip().splitlines()[-1])
-    raise_for_missing(missing_kernels(reply["kernels"]), json.loads(model_json.read_text()))
-    failed = {b: r["error"] for b, r in reply["backends"].items() if "error" in r}
-    if failed:
-        raise ConversionError("TF.js in Node.js failed on " + "; ".join(f"{b}: {e}" for b, e in failed.items()),
-                              stage="tfjs", hint=f"see logs/{log.name}; every kernel the model uses is registered "
-                              "in every backend, so this is a TF.js limitation: report it with the model")
-    results = {}
-    for backend in NODE_BACKENDS:
-        results[backend] = []
-        for case_reply in reply["backends"][backend]["cases"]:
-            outs = {}
-            for b, meta in zip(artifact.outputs, case_reply["outputs"]):
-                outs[b.name] = np.fromfile(meta["file"], dtype=meta["dtype"]).reshape(meta["shape"])
-            results[backend].append(outs)
-    return results
+    for run in reply["backends"].values():
+        for case_reply in run.get("cases", []):
+            for meta in case_reply["outputs"]:
+                if "file" in meta:  # read before the folder goes
+                    meta["array"] = np.fromfile(meta["file"], dtype=meta["dtype"]).reshape(meta["shape"])
+    return reply
 
 
 def _hint_for(ops: list[str]) -> str:

@@ -317,16 +317,60 @@ def _tile_broadcast_batches(graph: _Graph, folder: Path, backends: list[str]) ->
     return rewrites
 
 
-# Ops that tensorflowjs writes and TensorFlow does not register (fuse_depthwise_conv2d.py, fuse_prelu.py) -> an op
-# with the same output shape: (op, how many data inputs it keeps, the attributes it keeps; () keeps all but
-# the fusion's).
-SHAPE_STAND_INS = {"FusedDepthwiseConv2dNative": ("DepthwiseConv2dNative", 2, ()), "Prelu": ("Identity", 1, ("T",))}
+# Ops that tensorflowjs writes and TensorFlow does not register (fuse_depthwise_conv2d.py, fuse_prelu.py), and fused
+# ops whose fused activation TensorFlow's CPU kernels may lack: tf_graph_def expands them into TensorFlow ops with
+# the same math, the last of which keeps the node's name.
+TFJS_ONLY = ("FusedDepthwiseConv2dNative", "Prelu")
 
 
-def _inferred_shapes(model_json: dict, folder: Path, names: list[str]) -> dict[str, tuple[list, list | None]]:
-    """Node name -> ([its inputs' shapes], its output's shape), by TensorFlow's shape inference on model.json's
-    graph with its constants' values (-1: unknown dimension, None: unknown rank). {} with a warning when
-    TensorFlow cannot import the graph."""
+def _prelu(graph: _Graph, x: str, alpha: str, name: str, t: dict, mid) -> str:  # relu(x) - alpha relu(-x)
+    negative = graph.node(mid("relu_neg"), "Relu", [graph.node(mid("neg"), "Neg", [x], t)], t)
+    positive = graph.node(mid("relu"), "Relu", [x], t)
+    return graph.node(name, "Sub", [positive, graph.node(mid("scaled"), "Mul", [alpha, negative], t)], t)
+
+
+def _expand(graph: _Graph, node: dict) -> None:
+    """Add to `graph` TensorFlow ops computing what TF.js's fused or tensorflowjs-only `node` says it computes,
+    the last one named as `node`. Raises ValueError for a fusion with no known expansion."""
+    op, name, attrs = node["op"], node["name"], node["attr"]
+    t = attrs.get("T", {"type": "DT_FLOAT"})
+    data = [i for i in node.get("input", []) if not i.startswith("^")]
+    controls = [i for i in node.get("input", []) if i.startswith("^")]
+    step = iter(range(1000))
+
+    def mid(suffix: str) -> str:
+        return f"{name}/tf_expanded{next(step)}_{suffix}"
+
+    if op == "Prelu":
+        _prelu(graph, data[0], data[1], name, t, mid)
+        return
+    fused = _strings(attrs.get("fused_ops", {}))
+    extra, activation = (fused + ["", ""])[:2]
+    activation = activation.lower()
+    if extra not in ("BiasAdd", "NoOp") or len(fused) > 2 or (activation not in ACTIVATIONS and activation
+                                                               not in ("", "prelu")):
+        raise ValueError(f"{op} {name}: no TensorFlow expansion for fused_ops {fused}")
+    base = {k: v for k, v in attrs.items() if k not in FUSION_ATTRS and k != "T"}
+    out = graph.node(name if extra == "NoOp" and not activation else mid("op"), UNFUSED[op], data[:2] + controls,
+                     t, **base)
+    args = data[2:]
+    if extra == "BiasAdd":
+        layout = {"data_format": attrs["data_format"]} if "data_format" in attrs else {}
+        out = graph.node(mid("bias") if activation else name, "BiasAdd", [out, args.pop(0)], t, **layout)
+    if activation == "prelu":
+        _prelu(graph, out, args[0], name, t, mid)
+    elif activation:
+        _activation(graph, activation, out, name, t, attrs)
+
+
+def tf_graph_def(model_json: dict, folder: Path, weights: str = "all"):
+    """model.json's graph (in `folder`, beside its shards) as a TensorFlow GraphDef that computes what the TF.js
+    graph says: fused ops (_FusedConv2D, FusedDepthwiseConv2dNative, _FusedMatMul) and Prelu expanded into
+    TensorFlow ops with the same math (their last op keeps the node's name, so every model.json node is a
+    TensorFlow op of the same name), and the constants' values from the shards, cast to their node's dtype
+    (int32 weights of int64 constants; quantized weights dequantized). weights="all" loads every constant;
+    "shapes" only those shape inference can need (non-float or at most 64 elements: large float weights read
+    as zeros). Raises what TensorFlow raises for a graph it cannot read."""
     from .saved_model import import_tensorflow
 
     tf = import_tensorflow()  # first: it sets up the environment that importing tensorflowjs needs
@@ -334,26 +378,45 @@ def _inferred_shapes(model_json: dict, folder: Path, names: list[str]) -> dict[s
     from tensorflow.core.framework import graph_pb2
     from tensorflowjs.read_weights import read_weights
 
-    topology = {k: v for k, v in model_json["modelTopology"].items() if k in ("node", "library", "versions")}
+    topology = model_json["modelTopology"]
+    existing = {n["name"] for n in topology["node"]}
+    graph = _Graph({"modelTopology": {"node": []}, "weightsManifest": []})
+    nodes = []
+    for node in topology["node"]:
+        if node["op"] in TFJS_ONLY or node["op"] in FUSED:
+            graph.added = []
+            try:
+                _expand(graph, node)
+            except ValueError:
+                if node["op"] in TFJS_ONLY:
+                    raise
+                nodes.append(node)  # TensorFlow has the fused op itself (_FusedConv2D with FusedBatchNorm)
+                continue
+            # The rewrites' scalars may be in model.json already (make_runnable's, same name, same value).
+            nodes += [n for n in graph.added if not (n["op"] == "Const" and n["name"] in existing)]
+        else:
+            nodes.append(node)
+    graph_def = json_format.ParseDict({**{k: v for k, v in topology.items() if k in ("library", "versions")},
+                                       "node": nodes}, graph_pb2.GraphDef())
+    consts = {n.name: n for n in graph_def.node if n.op == "Const"}
+    values = {w["name"]: w["data"] for w in read_weights(model_json["weightsManifest"], str(folder), flatten=True)}
+    values.update(graph.constants)  # the expansions' own scalars
+    for name, data in values.items():
+        if name in consts and (weights == "all" or data.dtype.kind != "f" or data.size <= 64):
+            dtype = tf.dtypes.as_dtype(consts[name].attr["dtype"].type)
+            consts[name].attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(data).astype(dtype.as_numpy_dtype)))
+    return graph_def
+
+
+def _inferred_shapes(model_json: dict, folder: Path, names: list[str]) -> dict[str, tuple[list, list | None]]:
+    """Node name -> ([its inputs' shapes], its output's shape), by TensorFlow's shape inference on model.json's
+    graph (tf_graph_def) with its constants' values (-1: unknown dimension, None: unknown rank). {} with a
+    warning when TensorFlow cannot import the graph."""
+    from .saved_model import import_tensorflow
+
+    tf = import_tensorflow()
     try:
-        graph_def = json_format.ParseDict(topology, graph_pb2.GraphDef())
-        for node in graph_def.node:  # tensorflowjs's own ops, which TensorFlow lacks: shape-alike stand-ins
-            if node.op in SHAPE_STAND_INS:
-                op, arity, keep = SHAPE_STAND_INS[node.op]
-                data = [i for i in node.input if not i.startswith("^")]
-                controls = [i for i in node.input if i.startswith("^")]
-                del node.input[:]
-                node.input.extend(data[:arity] + controls)
-                for key in [k for k in node.attr if (k not in keep if keep else k in FUSION_ATTRS)]:
-                    del node.attr[key]
-                node.op = op
-        consts = {n.name: n for n in graph_def.node if n.op == "Const"}
-        # Shapes can be computed from integer constants (Reshape's shape): those need their values. Large float
-        # weights never are, and their empty tensors read as zeros.
-        for weight in read_weights(model_json["weightsManifest"], str(folder), flatten=True):
-            data = weight["data"]
-            if weight["name"] in consts and (data.dtype.kind != "f" or data.size <= 64):
-                consts[weight["name"]].attr["value"].tensor.CopyFrom(tf.make_tensor_proto(data))
+        graph_def = tf_graph_def(model_json, folder, weights="shapes")
         graph = tf.Graph()
         with graph.as_default():
             tf.graph_util.import_graph_def(graph_def, name="")
