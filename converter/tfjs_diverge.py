@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def search(model_json_path: Path, feeds: dict[str, np.ndarray], tolerance: float
     tensors whose TensorFlow value to return (the signature's outputs). Raises when TensorFlow cannot build
     or run the graph, or Node.js does not start."""
     from .stages.saved_model import import_tensorflow
-    from .stages.tfjs import NODE_BACKENDS, start_node_request
+    from .stages.tfjs import NODE_BACKENDS, read_tensor, start_node_request
     from .stages.tfjs_audit import tf_graph_def
 
     tf = import_tensorflow()
@@ -127,44 +128,49 @@ def search(model_json_path: Path, feeds: dict[str, np.ndarray], tolerance: float
             if (k == 0 or t.name in read) and t.dtype.is_floating:
                 candidates.append((node, t.name))
     names = [t for _, t in candidates]
-    fetch = {t: graph.get_tensor_by_name(t) for t in [*names, *map(_tensor, also)]}
     feed_dict = {}
     for name, value in feeds.items():
         placeholder = graph.get_tensor_by_name(_tensor(name))
         feed_dict[placeholder] = np.asarray(value).astype(placeholder.dtype.as_numpy_dtype)
     config = tf.compat.v1.ConfigProto()
     config.graph_options.rewrite_options.disable_meta_optimizer = True  # every node computes what it says
-    with tf.compat.v1.Session(graph=graph, config=config) as session:
-        expected = session.run(fetch, feed_dict)
 
-    reply = start_node_request(model_json_path, [list(feeds.items())], names, log, batch=batch, backends=backends)()
-    got, failed, unfetched = {}, {}, set()
-    for backend in backends:
-        run = reply["backends"].get(backend, {"error": "did not run"})
-        if "error" in run:
-            failed[backend] = run["error"]
-            continue
-        got[backend] = {}
-        for name, meta in zip(names, run["cases"][0]["outputs"]):
-            if "array" in meta:
-                got[backend][name] = meta["array"]
+    # TF.js writes every tensor to files in one Node.js process (holding `batch` at a time); TensorFlow computes
+    # them `batch` at a time in the same order, and the walk stops at the first divergence: the memory held is a
+    # batch's, whatever the model's size.
+    with tempfile.TemporaryDirectory(prefix="tfjs-diverge-") as folder, \
+            tf.compat.v1.Session(graph=graph, config=config) as session:
+        reply = start_node_request(model_json_path, [list(feeds.items())], names, log, batch=batch,
+                                   backends=backends, folder=Path(folder))()
+        metas, failed = {}, {}
+        for backend in backends:
+            run = reply["backends"].get(backend, {"error": "did not run"})
+            if "error" in run:
+                failed[backend] = run["error"]
             else:
-                unfetched.add(name)
-    found, checked = None, 0
-    for node, name in candidates:
-        want = np.asarray(expected[name])
-        errors = {b: _error(want, values[name]) for b, values in got.items() if name in values}
-        if not errors:
-            continue
-        checked += 1
-        diverging = [b for b, e in errors.items() if not np.isfinite(e["max_abs_err"]) or e["max_rel_err"] > tolerance]
-        if diverging:
-            worst = max(diverging, key=lambda b: (errors[b]["max_rel_err"], errors[b]["max_abs_err"]))
-            found = DivergingNode(node["name"], node["op"], name, list(want.shape), errors[worst]["max_abs_err"],
-                                  errors[worst]["max_rel_err"], _scale(want), diverging, errors, checked)
-            break
-    return NodeSearch(found, checked, list(got), failed, sorted(unfetched),
-                      {a: np.asarray(expected[_tensor(a)]) for a in also})
+                metas[backend] = dict(zip(names, run["cases"][0]["outputs"]))
+        unfetched = sorted({n for m in metas.values() for n, meta in m.items() if "file" not in meta})
+        tf_values = {a: np.asarray(v) for a, v in zip(also, session.run([_tensor(a) for a in also], feed_dict))}
+        found, checked = None, 0
+        for start in range(0, len(candidates), batch) if metas else []:
+            chunk = candidates[start:start + batch]
+            expected = session.run([t for _, t in chunk], feed_dict)
+            for (node, name), want in zip(chunk, expected):
+                want = np.asarray(want)
+                errors = {b: _error(want, read_tensor(m[name])) for b, m in metas.items() if "file" in m[name]}
+                if not errors:
+                    continue
+                checked += 1
+                diverging = [b for b, e in errors.items()
+                             if not np.isfinite(e["max_abs_err"]) or e["max_rel_err"] > tolerance]
+                if diverging:
+                    worst = max(diverging, key=lambda b: (errors[b]["max_rel_err"], errors[b]["max_abs_err"]))
+                    found = DivergingNode(node["name"], node["op"], name, list(want.shape), errors[worst]["max_abs_err"],
+                                          errors[worst]["max_rel_err"], _scale(want), diverging, errors, checked)
+                    break
+            if found is not None:
+                break
+    return NodeSearch(found, checked, list(metas), failed, unfetched, tf_values)
 
 
 def find_first_diverging_node(model_json_path: Path, feeds: dict[str, np.ndarray], tolerance: float, log: Path,

@@ -710,6 +710,9 @@ def render_markdown(doc: dict) -> str:
         "`.venv/bin/python -m pytest tests/test_zoo.py`.",
         "- A saved_model parity failure names the first diverging ONNX op (converter/diverge.py): both sides run "
         "with every intermediate tensor exposed and the first op past the tolerance, in graph order, is named.",
+        "- A tfjs parity failure names the first diverging TF.js node (converter/tfjs_diverge.py): every node of "
+        "model.json runs in TensorFlow and in TF.js (wasm, cpu), and the first past the tolerance, in topological "
+        "order, is named with the backends it diverges on.",
         "- A cell: status · max error relative to max |PyTorch output| · seconds for that stage (conversion "
         "and run) · artifact size. Tolerances: fp32 1e-4, fp16 1e-2 (relative).",
         "",

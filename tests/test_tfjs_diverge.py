@@ -163,6 +163,21 @@ def test_annotate_says_none_and_whether_the_graph_itself_is_off(converted, tmp_p
     assert "matches PyTorch there" in notes[0] and "the graph itself computes something else" in notes[1]
 
 
+def test_a_tensor_tfjs_cannot_return_fails_alone_in_a_batched_request(converted, tmp_path):
+    """run_tfjs.mjs with `batch` (the diagnosis) reports a tensor it cannot compute and returns the others; without
+    it (the stage's parity run) the backend fails, as before."""
+    from converter.stages.tfjs import start_node_request
+
+    model, feeds = converted / "tfjs" / "model.json", [list(_feeds(converted).items())]
+    names = ["Identity:0", "no_such_node:0", "Identity:0"]
+    reply = start_node_request(model, feeds, names, tmp_path / "node.log", batch=3, backends=("cpu",))()
+    outputs = reply["backends"]["cpu"]["cases"][0]["outputs"]
+    assert [sorted(o) for o in outputs] == [["array", "dtype", "file", "shape"], ["error"], ["array", "dtype", "file", "shape"]]
+    assert "no_such_node" in outputs[1]["error"] and np.array_equal(outputs[0]["array"], outputs[2]["array"])
+    whole = start_node_request(model, feeds, names, tmp_path / "node.log", backends=("cpu",))()
+    assert "no_such_node" in whole["backends"]["cpu"]["error"]
+
+
 def test_topological_order_puts_producers_first():
     nodes = [{"name": "mm", "input": ["a", "tile"]}, {"name": "a", "input": []}, {"name": "tile", "input": ["b", "^a"]},
              {"name": "b"}, {"name": "out", "input": ["mm:0"]}]

@@ -170,16 +170,18 @@ def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log
 
 
 def start_node_request(model_json: Path, cases: list[list[tuple[str, np.ndarray]]], outputs: list[str], log: Path,
-                       batch: int = 0, backends=NODE_BACKENDS):
+                       batch: int = 0, backends=NODE_BACKENDS, folder: Path | None = None):
     """Start converter/js/run_tfjs.mjs on `model_json` for `cases` (each a list of (graph input name, array)),
     fetching the graph tensors `outputs` ("Identity:0"; any node's), on `backends`, and return what waits for its
     reply: {"kernels": [...], "backends": {backend: {"cases": [{"outputs": [meta]}]} or {"error": text}}}, each
     meta holding the tensor as "array" (or an "error" where `batch` asked for `batch` tensors per execution and
-    TF.js could not compute this one). Raises ConversionError when Node.js or TF.js did not start."""
+    TF.js could not compute this one). With `folder`, the tensors stay there as files ("file", "dtype", "shape";
+    read them with read_tensor) and the caller removes them. Raises ConversionError when Node.js or TF.js did not
+    start."""
     node = shutil.which("node")
     if node is None:
         raise ConversionError("Node.js is not installed", stage="tfjs", hint="install Node.js 20 and run npm ci")
-    tmp = tempfile.mkdtemp(prefix="tfjs-run-")
+    tmp = tempfile.mkdtemp(prefix="tfjs-run-", dir=folder)
     try:
         # cpu first: it registers the most kernels, so the audit sees the whole model before wasm may stop.
         request = {"model": str(model_json), "backends": sorted(backends, key=lambda b: b != "cpu"),
@@ -205,16 +207,21 @@ def start_node_request(model_json: Path, cases: list[list[tuple[str, np.ndarray]
     def wait() -> dict:
         try:
             stdout, _ = process.communicate()
-            return _node_reply(process.returncode, stdout, log, start)
+            return _node_reply(process.returncode, stdout, log, start, read=folder is None)
         finally:
             if process.poll() is None:
                 process.kill()
-            shutil.rmtree(tmp, ignore_errors=True)
+            if folder is None:
+                shutil.rmtree(tmp, ignore_errors=True)
 
     return wait
 
 
-def _node_reply(returncode: int, stdout: str, log: Path, start: int) -> dict:
+def read_tensor(meta: dict) -> np.ndarray:
+    return np.fromfile(meta["file"], dtype=meta["dtype"]).reshape(meta["shape"])
+
+
+def _node_reply(returncode: int, stdout: str, log: Path, start: int, read: bool = True) -> dict:
     if returncode != 0:  # TF.js itself did not start
         with open(log, "rb") as log_file:
             log_file.seek(start)
@@ -225,10 +232,10 @@ def _node_reply(returncode: int, stdout: str, log: Path, start: int) -> dict:
                               stage="tfjs", hint=hint)
     reply = json.loads(stdout.strip().splitlines()[-1])
     for run in reply["backends"].values():
-        for case_reply in run.get("cases", []):
+        for case_reply in run.get("cases", []) if read else []:
             for meta in case_reply["outputs"]:
                 if "file" in meta:  # read before the folder goes
-                    meta["array"] = np.fromfile(meta["file"], dtype=meta["dtype"]).reshape(meta["shape"])
+                    meta["array"] = read_tensor(meta)
     return reply
 
 
