@@ -180,6 +180,11 @@ def _summary(result: StageResult) -> str:
             text += f" top-1 agreement {gate['agreement']:.2%}"
         if gate.get("accuracy_drop") is not None:
             text += f", accuracy {gate['accuracy']:.2%} (drop {gate['accuracy_drop'] * 100:.2f} points)"
+        narrow = result.extra.get("narrow_range")
+        if narrow:  # TfliteInt8Stage: ops whose calibrated range TFLite's int8 cannot resolve stayed float
+            count = len(narrow["ops"])
+            text += (f"; {count} op{'s' if count > 1 else ''} kept float (range under {narrow['min_range']:g}"
+                     + (", the output's among them: a degenerate output scale" if narrow["outputs"] else "") + ")")
     if result.status == "degenerate":
         text += f"  unverified: {', '.join(o.name for o in ref.degenerate())}"
     return text

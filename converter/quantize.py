@@ -25,6 +25,11 @@ SUGGEST_MAX = 3
 DYNAMIC_OPS = ("MatMul", "Gemm")  # what onnx_int8_dynamic quantizes
 ONNX_WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 TFLITE_WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL", "CONV_3D")
+# TFLite's int8 quantizer (the standard TFLiteConverter path and mlir_quantize alike, TF 2.19) widens an activation
+# range narrower than this to about [-1e-6, 1e-6]: its int8 step is then ~8e-9 whatever the tensor's real values,
+# so a tensor that spans 1e-8 gets one or two steps and one that spans 3e-9 quantizes to a single value.
+# ONNX Runtime's quantizer has no such floor. tests/test_quantize.py checks that the floor is still there.
+TFLITE_MIN_RANGE = 1e-6
 
 
 # --- calibration data
@@ -253,6 +258,57 @@ def tflite_nodes(model_content: bytes, layers: dict[str, list[np.ndarray]]) -> d
             chain.append(nxt)
         names[layer] = [details[int(o["outputs"][0])]["name"] for o in chain]
     return names
+
+
+def tflite_calibrated_ranges(model_content: bytes) -> tuple[dict[str, tuple[float, float]], dict[str, str]]:
+    """A calibrated (not yet quantized) TFLite model's statistics: each op output's calibrated (min, max), by
+    tensor name (which is also the op's name for mlir_quantize's denylist), and the signature's output names ->
+    their tensor names. Per-tensor statistics only (that is what calibration records for activations)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(model_content, 0)
+    index = model.SignatureDefs(0).SubgraphIndex() if model.SignatureDefsLength() else 0
+    graph = model.Subgraphs(index)
+    ranges: dict[str, tuple[float, float]] = {}
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        for j in range(op.OutputsLength()):
+            if op.Outputs(j) < 0:
+                continue
+            tensor = graph.Tensors(op.Outputs(j))
+            stats = tensor.Quantization()
+            if stats is not None and stats.MinLength() == 1 and stats.MaxLength() == 1:
+                ranges[tensor.Name().decode()] = (float(stats.Min(0)), float(stats.Max(0)))
+    outputs = {}
+    if model.SignatureDefsLength():
+        signature = model.SignatureDefs(0)
+        for k in range(signature.OutputsLength()):
+            entry = signature.Outputs(k)
+            outputs[entry.Name().decode()] = graph.Tensors(entry.TensorIndex()).Name().decode()
+    else:  # no signature: the graph's outputs, by tensor name
+        names = [graph.Tensors(graph.Outputs(k)).Name().decode() for k in range(graph.OutputsLength())]
+        outputs = dict(zip(names, names))
+    return ranges, outputs
+
+
+def tflite_narrow(model_content: bytes) -> dict:
+    """The op outputs of a calibrated TFLite model whose calibrated range is narrower than TFLITE_MIN_RANGE, which
+    full-integer TFLite cannot resolve (see TFLITE_MIN_RANGE): {"ops": tensor names, in graph order, "ranges":
+    name -> max - min, "outputs": model output name -> its range, for the outputs among them}."""
+    ranges, outputs = tflite_calibrated_ranges(model_content)
+    narrow = {name: hi - lo for name, (lo, hi) in ranges.items() if hi - lo <= TFLITE_MIN_RANGE}
+    return {"min_range": TFLITE_MIN_RANGE, "ops": list(narrow), "ranges": narrow,
+            "outputs": {out: narrow[t] for out, t in outputs.items() if t in narrow}}
+
+
+def narrow_output_text(name: str, span: float) -> str:
+    """What to say of a model output whose calibrated range is under TFLite's smallest int8 range."""
+    step = 2 * TFLITE_MIN_RANGE / 255
+    steps = "less than one int8 step" if span < step else f"about {span / step:.0f} int8 steps"
+    return (f"output '{name}' spans only {span:.2g} in calibration, under {TFLITE_MIN_RANGE:g}, the narrowest range "
+            f"TFLite's int8 quantizer keeps: quantized, it would be {steps} (of ~{step:.2g}). An output this small is "
+            "a degenerate scale, usually random weights whose activations die out layer by layer: int8 results on "
+            "such a model say little about the trained one")
 
 
 # --- ONNX Runtime quantization

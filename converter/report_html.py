@@ -80,6 +80,15 @@ def _quantized(stages: list[dict]) -> str:
            "<th>top-1 agreement with PyTorch fp32</th><th>accuracy</th><th>drop (points)</th>"
            "<th>agreement on golden cases</th><th>max rel err</th><th>bytes</th></tr>" + rows + "</table>")
     for s in gated:
+        n = s.get("narrow_range")
+        if n:  # tflite_int8: ops whose calibrated range TFLite's int8 quantizer cannot resolve stayed float
+            outputs = "; ".join(f"output <b>{esc(k)}</b> spans only {v:.2g}" for k, v in n["outputs"].items())
+            out += (f"<p>{esc(s['name'])}: {len(n['ops'])} ops kept float, their calibrated range under "
+                    f"{n['min_range']:g} (TFLite's int8 quantizer widens a narrower range to about ±{n['min_range']:g}"
+                    f" and would collapse them){': layers ' + esc(', '.join(n['layers'])) if n['layers'] else ''}."
+                    + (f" {outputs}: a degenerate output scale, usually random weights whose activations die out; "
+                       "int8 results on such a model say little about the trained one." if outputs else "") + "</p>")
+    for s in gated:
         a = s.get("sensitivity")
         if not a:
             continue

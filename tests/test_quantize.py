@@ -133,3 +133,73 @@ def test_keep_float_names_an_unknown_layer(tmp_path):
     assert proc.returncode == 4
     said = proc.stdout + proc.stderr
     assert "--keep-float names no layer of the model: nosuch" in said and "head" in said
+
+
+NARROW = ["tests/models/narrow.py:build", "--input-shape", "1,16", "--cases", "32", "--calibration-random"]
+
+
+def test_tflite_int8_keeps_float_the_ops_its_quantizer_cannot_resolve(tmp_path):
+    """A model whose activations die out (output ~1e-8, like a randomly initialised torchvision mobilenet_v2's
+    ~1e-9): TFLite's quantizer widens the head's range to ±1e-6, so quantized it is one int8 step and agrees with
+    PyTorch on ~10% of the cases (mobilenet_v2: 0%). The head stays float, the gate passes, and the report says
+    that the output's scale is degenerate."""
+    out = tmp_path / "narrow"
+    proc = run_cli("convert", *NARROW, "--targets", "tflite", "--quantize", "int8", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 op kept float (range under 1e-06, the output's among them: a degenerate output scale)" in proc.stdout
+    stage = next(s for s in json.loads((out / "report.json").read_text())["stages"] if s["name"] == "tflite_int8")
+    assert stage["status"] == "passed" and stage["gate"]["agreement"] >= 0.99, stage["gate"]
+    assert stage["gate"]["max_rel_err"] < 0.05
+    narrow = stage["narrow_range"]
+    assert narrow["layers"] == ["head"] and len(narrow["ops"]) == 1 and narrow["min_range"] == 1e-6
+    assert 0 < narrow["outputs"]["output"] < 1e-7 and stage["gate"]["narrow_outputs"] == narrow["outputs"]
+    assert any("output 'output' spans only" in w and "degenerate scale" in w for w in stage["warnings"])
+    assert any(n.startswith("kept float: 1 op whose activations span") for n in stage["notes"])
+    assert "a degenerate output scale" in (out / "report.html").read_text()
+
+
+def test_tflite_quantizer_still_widens_narrow_ranges():
+    """The floor that quantize.TFLITE_MIN_RANGE stands for, measured on TFLite's quantizer itself: an output that
+    spans ~1e-8 gets an int8 step of ~8e-9 (2e-6 / 255: widened to about ±1e-6), one that spans ~1e-5 gets its own
+    range / 255; tflite_narrow names the first only. If TensorFlow moves or drops the floor, this fails."""
+    import numpy as np
+
+    from converter.quantize import TFLITE_MIN_RANGE, tflite_narrow
+    from converter.stages.saved_model import import_tensorflow
+
+    tf = import_tensorflow()
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import convert
+
+    rng = np.random.default_rng(0)
+    weight = tf.constant(rng.standard_normal((8, 4)).astype(np.float32))
+    xs = rng.standard_normal((16, 1, 8)).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32)])
+    def f(x):
+        y = tf.matmul(x, weight)
+        return {"narrow": y * 1e-9, "wide": y * 1e-6}
+
+    holder = tf.Module()
+    holder.f = f
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], holder)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x] for x in xs)
+    converter.experimental_new_quantizer = True
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    found = tflite_narrow(calibrated)
+    assert list(found["outputs"]) == ["narrow"] and len(found["ops"]) == 1
+
+    interp = Interpreter(model_content=convert.mlir_quantize(calibrated))
+    tensors = interp.get_tensor_details()
+    runner = interp.get_signature_runner("serving_default")
+    steps = {}
+    for name, detail in runner.get_output_details().items():
+        dequantize = next(op for op in interp._get_ops_details() if op["outputs"][0] == detail["index"])
+        steps[name] = tensors[dequantize["inputs"][0]]["quantization"][0]
+    spans = {k: np.ptp([f(x)[k].numpy() for x in xs]) for k in steps}
+    assert spans["narrow"] < TFLITE_MIN_RANGE / 10 and spans["wide"] > TFLITE_MIN_RANGE
+    assert steps["narrow"] > 0.5 * 2 * TFLITE_MIN_RANGE / 255, (steps, spans)  # widened to about ±1e-6
+    assert spans["narrow"] / steps["narrow"] < 2, (steps, spans)  # so its values fall on one or two int8 steps
+    assert steps["wide"] < 1.1 * spans["wide"] / 255, (steps, spans)

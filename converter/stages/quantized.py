@@ -3,8 +3,9 @@ gate in its own runtime (converter/quantize.py) instead of the fp32 tolerance:
 
 - onnx_int8 (static QDQ, calibrated; runs in ONNX Runtime and in ORT-web) and onnx_int8_dynamic
   (onnxruntime.quantization.quantize_dynamic: ConvInteger/MatMulInteger, which ORT-web lacks for Conv);
-- tflite_int8 (full integer, calibrated, float input and output) and tflite_int8_dynamic (dynamic range:
-  int8 weights, float activations), both from the SavedModel's TF function like the fp32 TFLite.
+- tflite_int8 (full integer, calibrated, float input and output; the ops whose calibrated range is narrower
+  than TFLite's quantizer can resolve, quantize.TFLITE_MIN_RANGE, stay float) and tflite_int8_dynamic (dynamic
+  range: int8 weights, float activations), both from the SavedModel's TF function like the fp32 TFLite.
 
 A failed gate runs the sensitivity analysis in the same runtime (one layer float at a time).
 """
@@ -143,11 +144,13 @@ class TfliteInt8Stage(_Int8, TfliteStage):
         self.filename = f"model_{SUFFIX[mode]}.tflite"
         self._ctx = None
         self._calibrated = None
+        self._narrow = {"ops": [], "ranges": {}, "outputs": {}}
         self._notes: list[str] = []
         self._extra: dict = {}
 
     def convert(self, ctx: Context) -> Artifact:
         self._ctx, self._notes, self._extra = ctx, [], {"keep_float": list(ctx.options.keep_float)}
+        self._narrow = {"ops": [], "ranges": {}, "outputs": {}}
         artifact = TfliteStage.convert(self, ctx)
         artifact.notes = [*self._notes, *artifact.notes]
         artifact.extra = {**artifact.extra, **self._extra}
@@ -155,6 +158,15 @@ class TfliteInt8Stage(_Int8, TfliteStage):
 
     def diagnose(self, ctx: Context, result) -> None:
         _Int8.diagnose(self, ctx, result)
+
+    def gate(self, ctx: Context, result, outputs: dict):
+        status, reason = q.judge(ctx, result, outputs, self.name)
+        tiny = result.extra.get("narrow_range", {}).get("outputs")
+        if tiny:  # whatever the gate says, say that the model's output scale is degenerate
+            result.extra["gate"]["narrow_outputs"] = tiny
+            if status == "failed":
+                reason += "; " + "; ".join(q.narrow_output_text(n, s) for n, s in tiny.items())
+        return status, reason
 
     def _dataset(self, ctx: Context, batches: list[Arrays]):
         perms = {b.name: b.perm for b in ctx.artifacts["saved_model"].inputs}
@@ -193,9 +205,30 @@ class TfliteInt8Stage(_Int8, TfliteStage):
         denied = self._denied(ctx.options.keep_float)
         if ctx.options.keep_float:
             self._notes.append(f"kept float (--keep-float): {len(denied)} ops of {', '.join(ctx.options.keep_float)}")
+        self._narrow = q.tflite_narrow(self._calibrated)
+        self._report_narrow(self._narrow)
         self._notes.append("full integer: int8 weights and activations, float input and output (quantized and "
-                           "dequantized at the edges)")
+                           "dequantized at the edges)" + ("; except the ops kept float above" if self._narrow["ops"]
+                                                          else ""))
         return self._quantize(denied)
+
+    def _report_narrow(self, narrow: dict) -> None:
+        """Say which ops stay float because their calibrated range is under TFLite's smallest int8 range, and
+        warn when a model output is one of them: the model's scale, not int8, is what is odd then."""
+        if not narrow["ops"]:
+            return
+        layers = [k for k, names in self._nodes.items() if set(names) & set(narrow["ops"])]
+        self._extra["narrow_range"] = {**narrow, "layers": layers}
+        widest = max(narrow["ranges"].values())
+        count = len(narrow["ops"])
+        self._notes.append(
+            f"kept float: {count} op{'s' if count > 1 else ''} whose activations span at most {widest:.2g} in "
+            f"calibration, under {q.TFLITE_MIN_RANGE:g}, the narrowest range TFLite's int8 quantizer keeps (it widens "
+            f"a narrower one to about ±{q.TFLITE_MIN_RANGE:g}, which resolves the tensor into a few int8 steps or "
+            "none)" + (f"; layers {', '.join(layers)}" if layers else ""))
+        others = f"it and {count - 1} other op{'s' if count > 2 else ''} stay" if count > 1 else "it stays"
+        for name, span in narrow["outputs"].items():
+            warnings.warn(f"{q.narrow_output_text(name, span)}; {others} float in {self.name}", stacklevel=2)
 
     def _denied(self, layers) -> list[str]:
         missing = [n for n in layers if not any(k == n or k.startswith(n + ".") for k in self._nodes)]
@@ -209,6 +242,8 @@ class TfliteInt8Stage(_Int8, TfliteStage):
     def _quantize(self, denied: list[str]) -> bytes:
         from tensorflow.lite.python import convert
 
+        # The ops whose range TFLite's quantizer cannot resolve stay float, whatever else is kept float.
+        denied = list(dict.fromkeys([*denied, *self._narrow["ops"]]))
         return convert.mlir_quantize(self._calibrated, denylisted_nodes=denied or None)
 
     def _sensitivity(self, ctx: Context):
