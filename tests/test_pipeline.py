@@ -111,7 +111,7 @@ def test_golden_json_matches_the_npy_files_and_pytorch(digits_dir):
 
 def test_report_html_draws_stages_and_errors(digits_dir):
     page = (digits_dir / "report.html").read_text()
-    assert page.count("<svg") == 2  # the pipeline diagram and the error plot
+    assert page.count("<svg") == 3  # the pipeline diagram, the error plot and the browser latency chart
     for stage in ALL_STAGES:
         assert stage in page
     assert "http" not in page.replace("http-equiv", "")  # nothing to fetch: it opens offline
