@@ -45,7 +45,7 @@ def _convert(tmp_path, name: str) -> dict:
 
 
 def _assert_every_stage_passed(report: dict) -> None:
-    assert [s["name"] for s in report["stages"]] == list(zoo.STAGES)
+    assert sorted(s["name"] for s in report["stages"]) == sorted(zoo.STAGES)  # the zoo runs --no-browser
     for stage in report["stages"]:
         assert stage["status"] == "passed", stage
         assert stage["max_rel_err"] <= stage["tolerance"]
