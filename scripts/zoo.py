@@ -76,11 +76,6 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     ("timm__mobilevitv2_150", "tflite_fp32"): "open, numerical: rel 1.16e-4 against the fp32 tolerance 1e-4, "
     "8e-5 of the reference's spread, top-1 agreement 100%; the SavedModel passed, so TFLite's own kernels "
     "round differently. Not a wrong graph (a wrong graph is off by a sizeable part of the spread).",
-    ("timm__efficientvit_b2", "tfjs"): "fixed since this row was recorded (at 740fb86), in FIXED below: TF.js's "
-    "BatchMatMul kernels broadcast a batch only over leading axes, and since ccabbe4 "
-    "converter/stages/tfjs_audit.py tiles the operand of such a matmul ([24, 1, 49, 33] by [1, 32, 1, 1]); "
-    "`zoo.py --only timm__efficientvit_b2` at 4f2cf8f: every stage passes, tfjs rel 1.8e-5 on wasm and 1.7e-5 on "
-    "cpu (0.897 on both with the Tile taken out).",
 }
 
 
