@@ -43,7 +43,7 @@ def weight_bytes(row: dict) -> int:
     from converter import resources
     from converter.loading import load_model
 
-    spec = shlex.split(row["command"])[3]  # python -m converter convert SPEC ...
+    spec = shlex.split(row["command"])[4]  # python -m converter convert SPEC ...
     return resources.tensor_bytes(load_model(spec).module)
 
 
