@@ -151,3 +151,25 @@ def test_tflite_rebuild_falls_back_to_strict_mode_when_the_fast_one_fails(tmp_pa
     stages = _convert_gelu_mlp(tmp_path)
     assert calls == [False, True]
     assert any("the fast rebuild failed" in n for n in stages["tflite_fp32"]["notes"])
+
+
+def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
+    """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
+    pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""
+    import time
+
+    import onnxruntime as ort
+
+    sizes = numpy_helper.from_array(np.array([1, 3, 224, 224], dtype=np.int64), "sizes")
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="cubic", cubic_coeff_a=-0.75,
+                            coordinate_transformation_mode="pytorch_half_pixel", name="resize")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 240, 240])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 224, 224])], [sizes])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "r.onnx")
+    started = time.perf_counter()
+    out = onnx_for_onnx2tf(tmp_path / "r.onnx", tmp_path / "out.onnx")
+    assert time.perf_counter() - started < 60
+    assert [n.op_type for n in onnx.load(out).graph.node] == ["MatMul", "MatMul"]
+    feeds = {"x": np.random.default_rng(0).standard_normal((1, 3, 240, 240)).astype(np.float32)}
+    run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]  # noqa: E731
+    np.testing.assert_allclose(run(out), run(tmp_path / "r.onnx"), rtol=1e-4, atol=1e-5)
