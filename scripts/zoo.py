@@ -73,10 +73,6 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     "re-run: the dynamo exporter failed in its type-promotion pass, and 740fb86 fell back to the TorchScript-based "
     "exporter, whose loose shapes ([64, ?, 64, 4]) onnx2tf could not convert; since 2e3c1ee the export is "
     "retried with views as reshapes instead (as for hf_swin).",
-    ("timm__crossvit_tiny_240", "killed"): "fixed since this row was recorded, to be confirmed by its re-run: the "
-    "saved_model stage spent the whole 3000 s in converter/stages/onnx_rewrites.py:resize_as_matmul, whose "
-    "interpolation matrices for the model's 240->224 bicubic input resize came from onnx's pure-Python reference "
-    "evaluator (seen with gdb's py-bt); since d57c24f ONNX Runtime computes them, 0.8 s for the whole rewrite.",
     ("timm__davit_tiny", "killed"): "open: killed at 1500 s under 4-way contention at 740fb86; its re-run at HEAD was "
     "stopped when the session ended.",
     ("timm__mobilevitv2_150", "tflite_fp32"): "open, numerical: rel 1.16e-4 against the fp32 tolerance 1e-4, "
@@ -87,6 +83,12 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
 
 # Failures the zoo found that the pipeline now fixes: (models, what failed, the fix). Rendered into zoo.md.
 FIXED: list[tuple[str, str, str]] = [
+    ("timm crossvit_tiny_240 (any model that resizes a large input bicubically or by nearest to a non-multiple)",
+     "killed at 3000 s in the saved_model stage: converter/stages/onnx_rewrites.py:resize_as_matmul built its "
+     "interpolation matrices with onnx's pure-Python reference evaluator, which took the whole time on the 240->224 "
+     "input resize (gdb's py-bt)",
+     "since d57c24f ONNX Runtime computes those matrices (0.8 s for the whole rewrite); re-run at c790a01: every "
+     "stage passes in 300 s"),
     ("text_decoder (and any nn.MultiheadAttention cross-attention)",
      "saved_model parity (rel 0.15); first diverging op: MatMul `node_MatMul_108` (the query projection, "
      "output `val_110` [24, 1, 64], max abs 3.56, rel 1.34). Its weight input is Transpose(Split(in_proj_weight)): "
