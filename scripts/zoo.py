@@ -73,8 +73,6 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     "re-run: the dynamo exporter failed in its type-promotion pass, and 740fb86 fell back to the TorchScript-based "
     "exporter, whose loose shapes ([64, ?, 64, 4]) onnx2tf could not convert; since 2e3c1ee the export is "
     "retried with views as reshapes instead (as for hf_swin).",
-    ("timm__davit_tiny", "killed"): "open: killed at 1500 s under 4-way contention at 740fb86; its re-run at HEAD was "
-    "stopped when the session ended.",
     ("timm__mobilevitv2_150", "tflite_fp32"): "open, numerical: rel 1.16e-4 against the fp32 tolerance 1e-4, "
     "8e-5 of the reference's spread, top-1 agreement 100%; the SavedModel passed, so TFLite's own kernels "
     "round differently. Not a wrong graph (a wrong graph is off by a sizeable part of the spread).",
