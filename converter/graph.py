@@ -133,8 +133,8 @@ class Board:
 class Running:
     """A stage converted and started in its runtime, its check not yet finished."""
 
-    def __init__(self, stage: Stage, result: StageResult, started: float, finish: Callable[[], object] | None) -> None:
-        self.stage, self.result, self.started, self.finish = stage, result, started, finish
+    def __init__(self, stage: Stage, result: StageResult, finish: Callable[[], object] | None) -> None:
+        self.stage, self.result, self.finish = stage, result, finish
 
 
 def run_stages(stages: list[Stage], all_stages: list[Stage], board: Board, announce: Callable, cache=None,
@@ -205,7 +205,7 @@ def _start(stage: Stage, result: StageResult, board: Board) -> Running:
     result.warnings = list(seen)
     result.seconds = time.perf_counter() - started
     result.peak_rss_mb = resources.peak_mb()
-    return Running(stage, result, started, finish)
+    return Running(stage, result, finish)
 
 
 def _finish(running: Running, board: Board, announce: Callable) -> None:

@@ -133,8 +133,7 @@ def _run_stages(model, options: Options, folder: OutputFolder, weights, trust_mo
         "versions": versions,
         "seconds_total": round(time.perf_counter() - started, 2),
     }
-    if cache is not None:
-        cache.save(work, results, outputs_by_stage, ctx.artifacts)
+    cache.save(work, results, outputs_by_stage, ctx.artifacts)
     write_report(work / "report.json", doc)
     write_html(work / "report.html", doc)
     final = folder.commit(success=not failures)
