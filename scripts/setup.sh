@@ -41,6 +41,8 @@ say "installing Python packages (first run: several minutes)"
 # The zoo's and the tests' model libraries (not the converter's): random weights, built offline.
 # transformers 5 imports huggingface_hub, which imports httpx2 and truststore.
 "${PIP[@]}" timm transformers huggingface_hub httpx2 truststore
+# Ray Serve and Ray tasks: `converter endpoint` and `converter batch`.
+"${PIP[@]}" "ray[serve]"
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 stamp constraints.txt pyproject.toml scripts/setup.sh > .venv/.setup-stamp
 fi
