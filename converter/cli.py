@@ -1,4 +1,4 @@
-"""Command line: `python -m converter convert|serve|android-assets ...`.
+"""Command line: `python -m converter convert|serve|endpoint|package|batch|android-assets|android-check ...`.
 
 Imports nothing heavy at module level, so `--help` answers at once; the pipeline (and with it torch,
 TensorFlow, onnx2tf) is imported only when a conversion runs.
@@ -82,6 +82,45 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--host", default="127.0.0.1")
 
+    e = sub.add_parser("endpoint", help="serve a converted folder's model over HTTP on Ray Serve (SageMaker and "
+                       "KServe v2 protocols, Prometheus metrics)",
+                       epilog="exit codes: 0 stopped by Ctrl-C; 2 bad usage, folder or cluster address; "
+                              "3 a replica refused to start (its outputs on golden/ broke tolerance)")
+    e.add_argument("dir", type=Path, help="a converted folder (model.onnx or model.pt, metadata.json, golden/)")
+    e.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    e.add_argument("--host", default="127.0.0.1", help="HTTP host (default 127.0.0.1; 0.0.0.0 for every interface)")
+    e.add_argument("--address", help="a Ray cluster's address (ray://host:10001 or host:6379); default: start Ray "
+                   "here, embedded")
+    scale = e.add_mutually_exclusive_group()
+    scale.add_argument("--replicas", type=int, default=1, help="a fixed number of replicas (default 1)")
+    scale.add_argument("--autoscale", type=_min_max, metavar="MIN,MAX",
+                       help="autoscale between MIN and MAX replicas on ongoing requests")
+    e.add_argument("--artifact", choices=("onnx", "torchscript"), default="onnx",
+                   help="what the replicas run: model.onnx on ONNX Runtime (default) or model.pt on TorchScript")
+    e.add_argument("--name", help="the model's name in /v2/models/{name} (default: the folder's name)")
+    e.add_argument("--max-body-mb", type=float, default=64.0,
+                   help="larger request bodies get 413 (default 64)")
+    e.add_argument("--metrics-port", type=int, default=0,
+                   help="Prometheus metrics port of the embedded Ray (default: a free one, printed at start)")
+
+    g = sub.add_parser("package", help="package a converted folder for a cloud service")
+    g.add_argument("dir", type=Path)
+    g.add_argument("--sagemaker", type=Path, required=True, metavar="OUT.tar.gz",
+                   help="write the model archive SageMaker's framework containers load (artifact + code/inference.py)")
+    g.add_argument("--artifact", choices=("onnx", "torchscript"), default="onnx",
+                   help="what inference.py runs: model.onnx (ONNX Runtime, named in code/requirements.txt) or "
+                        "model.pt (TorchScript, in the PyTorch container itself)")
+
+    b = sub.add_parser("batch", help="convert many models as Ray tasks (locally, or on a cluster)")
+    b.add_argument("models", type=Path, metavar="MODELS.txt",
+                   help="one model per line: NAME: MODEL [convert options]; '#' starts a comment")
+    b.add_argument("--out-root", type=Path, required=True, help="each model's folder is OUT_ROOT/NAME")
+    b.add_argument("--address", help="a Ray cluster's address; default: start Ray here, embedded")
+    b.add_argument("--workers", type=int, default=1, help="conversions at once (default 1)")
+    b.add_argument("--max-rss-gb", type=float, default=10.0,
+                   help="memory limit of one conversion's process tree (default 10)")
+    b.add_argument("--timeout", type=int, default=1800, help="seconds per conversion (default 1800)")
+
     a = sub.add_parser("android-assets", help="copy a converted folder's mobile artifacts into the Android app")
     a.add_argument("dir", type=Path)
     a.add_argument("--app", type=Path, default=Path("mobile/android/app"))
@@ -107,6 +146,17 @@ def _shape(text: str) -> tuple[int, ...]:
     if not dims or any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"{text!r}: every dimension must be a positive integer")
     return dims
+
+
+def _min_max(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition(",")
+    try:
+        pair = (int(low), int(high))
+    except ValueError:
+        pair = None
+    if not sep or pair is None or not 0 <= pair[0] <= pair[1] or pair[1] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give MIN,MAX replicas with 0 <= MIN <= MAX and MAX >= 1")
+    return pair
 
 
 def _targets(text: str) -> tuple[str, ...]:
@@ -179,6 +229,20 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         serve(args.dir, args.port, args.host)
         return 0
+    if args.command == "endpoint":
+        from .endpoint import main as endpoint
+
+        return endpoint(args)
+    if args.command == "package":
+        from .serving import package_sagemaker
+
+        path = package_sagemaker(args.dir, args.sagemaker, args.artifact)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return 0
+    if args.command == "batch":
+        from .batch import main as batch
+
+        return batch(args)
     if args.command == "android-assets":
         from .android import install_assets
 
