@@ -111,9 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what inference.py runs: model.onnx (ONNX Runtime, named in code/requirements.txt) or "
                         "model.pt (TorchScript, in the PyTorch container itself)")
 
-    b = sub.add_parser("batch", help="convert many models as Ray tasks (locally, or on a cluster)")
+    b = sub.add_parser("batch", help="convert many models as Ray tasks (locally, or on a cluster)",
+                       epilog="exit codes: 0 every model passed (or passed before with the same line, and was "
+                              "skipped); 1 some model failed, crashed or was killed at its limits; 2 bad usage, "
+                              "a malformed MODELS.txt (its line is named) or an unreachable --address. Each row is "
+                              "in OUT_ROOT/batch.json.")
     b.add_argument("models", type=Path, metavar="MODELS.txt",
-                   help="one model per line: NAME: MODEL [convert options]; '#' starts a comment")
+                   help="one model per line: NAME: MODEL [convert options] [--max-rss-gb G] [--timeout S] (a "
+                        "line's own limits); '#' starts a comment")
     b.add_argument("--out-root", type=Path, required=True, help="each model's folder is OUT_ROOT/NAME")
     b.add_argument("--address", help="a Ray cluster's address; default: start Ray here, embedded")
     b.add_argument("--workers", type=int, default=1, help="conversions at once (default 1)")
@@ -234,9 +239,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return endpoint(args)
     if args.command == "package":
-        from .serving import package_sagemaker
+        from .errors import ParityError
+        from .serving import GoldenError, package_sagemaker
 
-        path = package_sagemaker(args.dir, args.sagemaker, args.artifact)
+        try:
+            path = package_sagemaker(args.dir, args.sagemaker, args.artifact)
+        except (FileNotFoundError, ValueError) as exc:
+            raise UsageError(str(exc), stage="package") from None
+        except GoldenError as exc:
+            raise ParityError(str(exc), stage="package", hint="convert the model again") from None
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     if args.command == "batch":

@@ -26,18 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import ConverterError, UsageError
+from .errors import ParityError, UsageError
 
 STAGE = "endpoint"
 APP = "converter"
 # Ray's local object store: the model's files and nothing else pass through it.
 OBJECT_STORE_BYTES = 256 * 1024**2
-
-
-class ReplicaRefused(ConverterError):
-    """No replica would start: the artifact broke tolerance on golden/ (or failed to load)."""
-
-    exit_code = 3
 
 
 def folder_files(folder: Path, artifact: str) -> dict[str, bytes]:
@@ -205,7 +199,7 @@ def main(args) -> int:
         try:
             serve.run(deployment(args, files_ref, name), name=APP, route_prefix="/")
         except RuntimeError as exc:
-            raise ReplicaRefused(f"no replica would start: {_cause(_deployment_message() or str(exc))}", stage=STAGE,
+            raise ParityError(f"no replica would start: {_cause(_deployment_message() or str(exc))}", stage=STAGE,
                                  hint="the artifact no longer matches PyTorch's outputs in golden/: convert the "
                                       "model again") from None
         base = f"http://{args.host}:{args.port}"
