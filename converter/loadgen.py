@@ -1,4 +1,5 @@
-"""A bounded HTTP load generator for `converter endpoint`, with the retrying client the README documents.
+"""A bounded HTTP load generator for `converter endpoint`, with the retrying client the README documents, and
+the endpoint command run as a child process (tests, benchmarks).
 
 Inference requests are idempotent, so a client retries one that failed on the way (a connection reset, or
 502/503/504 and 500 while Serve replaces a replica that died) a bounded number of times with a short backoff.
@@ -9,6 +10,10 @@ scripts/bench_endpoint.py; standard library only.
 from __future__ import annotations
 
 import http.client
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -99,3 +104,50 @@ def run_load(url: str, bodies: list[bytes], headers: dict[str, str], requests: i
         t.join()
     load.seconds = time.perf_counter() - started
     return load
+
+
+class EndpointProcess:
+    """`python -m converter endpoint FOLDER --port <free> ARGS` as a child process; `stop()` is Ctrl-C."""
+
+    def __init__(self, folder, *args: str, cwd=None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "converter", "endpoint", str(folder), "--port",
+                                      str(self.port), *args], cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith("Ctrl-C stops it"):
+                self.ready.set()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready.is_set() and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not self.ready.is_set():
+            raise RuntimeError(f"the endpoint did not start:\n{self.output}")
+
+    @property
+    def metrics_url(self) -> str:
+        return next(line for line in self.lines if "metrics:" in line).split()[-2]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                return self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise
+        return self.proc.returncode

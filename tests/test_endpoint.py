@@ -9,10 +9,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,60 +19,11 @@ import numpy as np
 import psutil
 import pytest
 
-from converter.loadgen import run_load
+from converter.loadgen import EndpointProcess, run_load
 from runcli import REPO
 
 REPLICAS = 2
 MAX_BODY_MB = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Endpoint:
-    def __init__(self, folder, *args: str):
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "converter", "endpoint", str(folder), "--port",
-                                      str(self.port), *args], cwd=REPO, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if line.startswith("Ctrl-C stops it"):
-                self.ready.set()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.ready.is_set() and self.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert self.ready.is_set(), f"the endpoint did not start:\n{self.output}"
-
-    @property
-    def metrics_url(self) -> str:
-        line = next(line for line in self.lines if "metrics:" in line)
-        return line.split()[-2]
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                return self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                raise
-        return self.proc.returncode
 
 
 def _request(url: str, body: bytes | None = None, headers: dict | None = None, method: str | None = None):
@@ -101,7 +50,8 @@ def golden_cases(digits_dir):
 
 @pytest.fixture(scope="module")
 def endpoint(digits_dir):
-    ep = Endpoint(digits_dir, "--replicas", str(REPLICAS), "--max-body-mb", str(MAX_BODY_MB), "--name", "digits")
+    ep = EndpointProcess(digits_dir, "--replicas", str(REPLICAS), "--max-body-mb", str(MAX_BODY_MB), "--name",
+                         "digits", cwd=REPO)
     try:
         ep.wait_ready()
         yield ep
@@ -271,7 +221,7 @@ def test_a_replica_refuses_a_folder_whose_artifact_breaks_golden(digits_dir, tmp
     shutil.copytree(digits_dir / "golden", folder / "golden")
     target = folder / "golden" / "output_output_random_0.npy"
     np.save(target, np.load(target) + 1.0)  # PyTorch's "answer" no longer matches what model.onnx computes
-    ep = Endpoint(folder)
+    ep = EndpointProcess(folder, cwd=REPO)
     try:
         code = ep.proc.wait(240)
     finally:
