@@ -113,7 +113,7 @@ def main() -> int:
         rows.append(f"| {replicas} | {statistics.median(r['throughput'] for r in runs):.0f} | "
                     f"{statistics.median(r['p50'] for r in runs):.1f} | {statistics.median(r['p99'] for r in runs):.1f} | "
                     f"{sum(r['failed'] for r in runs)} | {sum(r['retried'] for r in runs)} | "
-                    f"{', '.join(f'{r['load']:.1f}' for r in runs)} |")
+                    f"{', '.join(format(r['load'], '.1f') for r in runs)} |")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     name = "digits (converted now, model.onnx)" if args.folder is None else str(args.folder)
