@@ -15,7 +15,7 @@ from importlib.metadata import version
 import numpy as np
 import pytest
 
-from runcli import run_cli
+from runcli import DIGITS, REPO, run_cli
 
 # The container's side: a fresh interpreter; converter imports are made to fail, as they would there.
 CONTAINER = r"""
@@ -129,3 +129,28 @@ def test_package_refuses_a_broken_folder_and_leaves_nothing(digits_dir, tmp_path
     assert not out.exists() and not list(tmp_path.glob(".model.tar.gz*"))
     out, proc = _package(tmp_path / "missing", tmp_path)
     assert proc.returncode == 2 and "[package]" in proc.stderr and "metadata.json" in proc.stderr
+
+
+def test_a_dynamic_batch_folder_takes_any_batch_and_no_other_axis(tmp_path):
+    """The request checks that the endpoint and inference.py share (converter/serving.py), on a folder converted
+    with --dynamic-batch: batch 3 answers as PyTorch does; a wrong spatial size is still refused."""
+    import torch
+
+    from converter.serving import Model, RequestError, decode_sagemaker
+    from examples.digits.model import build
+
+    out = tmp_path / "dyn"
+    proc = run_cli("convert", *DIGITS, "--dynamic-batch", "--targets", "onnx", "--out", out, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    model = Model(out, "onnx")
+    assert model.v2_shape(model.inputs[0]) == [-1, 1, 8, 8]
+    x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
+    got = model.predict(decode_sagemaker(model, json.dumps({"x": x.tolist()}).encode(), "application/json"))
+    reference = build()
+    reference.load_state_dict(torch.load(REPO / "examples/digits/weights.pt", weights_only=True))
+    with torch.no_grad():
+        want = reference.eval()(torch.from_numpy(x)).numpy()
+    assert got["output"].shape == (3, 10)
+    assert np.max(np.abs(got["output"] - want)) / np.max(np.abs(want)) <= 1e-4
+    with pytest.raises(RequestError, match=r"\[\?, 1, 8, 8\]"):
+        decode_sagemaker(model, json.dumps({"x": np.zeros((3, 1, 8, 9)).tolist()}).encode(), "application/json")
