@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="autoscale between MIN and MAX replicas on ongoing requests")
     e.add_argument("--artifact", choices=("onnx", "torchscript"), default="onnx",
                    help="what the replicas run: model.onnx on ONNX Runtime (default) or model.pt on TorchScript")
+    e.add_argument("--threads", type=int, help="inference threads per replica, and the CPUs Ray reserves for it "
+                   "(default: this machine's cores divided by the most replicas)")
     e.add_argument("--name", help="the model's name in /v2/models/{name} (default: the folder's name)")
     e.add_argument("--max-body-mb", type=float, default=64.0,
                    help="larger request bodies get 413 (default 64)")

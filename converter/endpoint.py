@@ -155,9 +155,21 @@ def deployment(args, files_ref, name: str):
                                           "target_ongoing_requests": 2}}
     else:
         scaling = {"num_replicas": args.replicas}
-    return serve.deployment(Endpoint, name="model", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=8,
+    threads = _threads(args)
+    return serve.deployment(Endpoint, name="model", ray_actor_options={"num_cpus": threads}, max_ongoing_requests=8,
                             health_check_period_s=2, **scaling).bind(
-        files_ref, args.artifact, name, int(args.max_body_mb * 1024**2), 1)
+        files_ref, args.artifact, name, int(args.max_body_mb * 1024**2), threads)
+
+
+def _most_replicas(args) -> int:
+    return args.autoscale[1] if args.autoscale else args.replicas
+
+
+def _threads(args) -> int:
+    """Per replica: --threads, else (embedded Ray) this machine's cores shared by the most replicas, else 1."""
+    if args.threads:
+        return args.threads
+    return max(1, (os.cpu_count() or 1) // _most_replicas(args)) if args.address is None else 1
 
 
 def main(args) -> int:
@@ -166,8 +178,8 @@ def main(args) -> int:
         raise UsageError(f"{folder} is not a folder", stage=STAGE, hint="give a converted folder")
     files = folder_files(folder, args.artifact)
     name = args.name or folder.resolve().name
-    if args.replicas < 1:
-        raise UsageError("--replicas must be at least 1", stage=STAGE)
+    if args.replicas < 1 or (args.threads is not None and args.threads < 1):
+        raise UsageError("--replicas and --threads must be at least 1", stage=STAGE)
     if args.address is None:
         _require_free(args.host, args.port)
     metrics_port = args.metrics_port or (_free_port() if args.address is None else 0)
@@ -178,11 +190,11 @@ def main(args) -> int:
 
     for logger in ("ray", "ray.serve"):  # set after the import, which configures them
         logging.getLogger(logger).setLevel(logging.ERROR)
-    most = args.autoscale[1] if args.autoscale else args.replicas
     try:
         if args.address is None:
-            ray.init(num_cpus=max(os.cpu_count() or 1, most), include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR, object_store_memory=max(OBJECT_STORE_BYTES, 3 * sum(map(len, files.values()))),
+            ray.init(num_cpus=max(os.cpu_count() or 1, _most_replicas(args) * _threads(args)),
+                     include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                     object_store_memory=max(OBJECT_STORE_BYTES, 3 * sum(map(len, files.values()))),
                      _metrics_export_port=metrics_port,
                      _system_config={"metrics_report_interval_ms": 2000})
         else:
@@ -205,6 +217,7 @@ def main(args) -> int:
         base = f"http://{args.host}:{args.port}"
         scale = f"{args.autoscale[0]}-{args.autoscale[1]} replicas (autoscaling)" if args.autoscale \
             else f"{args.replicas} replica{'s' * (args.replicas > 1)}"
+        scale += f", {_threads(args)} thread{'s' * (_threads(args) > 1)} each"
         print(f"serving {folder} ({args.artifact}, {scale}) at {base} in {time.perf_counter() - started:.1f} s; "
               "every replica matched golden/", flush=True)
         print(f"  SageMaker: GET {base}/ping, POST {base}/invocations", flush=True)
