@@ -7,9 +7,12 @@ the Hugging Face transformers families and a seeded random draw of timm architec
     .venv/bin/python scripts/zoo.py --sample timm:40 --seed 0     # 40 timm architectures drawn at random
     .venv/bin/python scripts/zoo.py --sample timm:40 --seed 0 --list   # the draw and its skips; converts nothing
 
-Each model runs in its own `python -m converter convert` process with a time limit and a memory limit on
-the whole process tree (TF.js runs in a Node child), so that one model's crash or memory blow-up cannot
-take the run down. Artifacts are deleted after each model that passes (reports and logs stay in --work).
+The models run through `converter batch`'s Python API (converter/batch.py): each in its own `python -m converter
+convert` process inside a Ray task, with a time limit and a memory limit on the whole process tree (TF.js runs in
+a Node child), so that one model's crash or memory blow-up cannot take the run down. Ray starts here, or
+`--address` names a cluster whose nodes share --work; `--workers N` converts N at once. Every model in the run
+is converted afresh (its old folder is deleted first). Artifacts are deleted after each model that passes
+(reports and logs stay in --work).
 
 What makes the tables honest: every run records its git commit, whether the tree was dirty and its full
 argv; every builder of a suite has a row (one that never ran says why); a suite's headline counts passes
@@ -25,10 +28,8 @@ import os
 import platform
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 from zoo_models import ZOO, Entry  # noqa: E402
+
+from converter import batch  # noqa: E402
 
 # Input cases per conversion: with two, an output that does not change with the input can be told apart from
 # a conversion that matches (the pipeline flags a reference that does not vary across cases).
@@ -47,10 +50,8 @@ MAX_RSS_GB: dict[str, float] = {
     "vgg11": 18.0,  # peak 14.9 GB (tflite_fp16 and tfjs each hold a copy of the 531 MB of weights)
     "wide_resnet50_2": 18.0,  # peak 10.6 GB, in the tfjs stage
 }
-# The converter processes never reach the network (timm and transformers build from code and configs).
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 OUTPUTS = ("docs/zoo.md", "docs/zoo.json")  # written by the run itself: not what makes a tree dirty
-# What tests/test_zoo.py converts in CI, through the same command line (each well under a minute here).
+# What tests/test_batch.py converts in CI, as one `converter batch` of these lines (each well under a minute here).
 CI_SUBSET = ("text_decoder", "seq2seq_transformer", "squeezenet1_1", "hf_bert", "hf_t5", "timm__test_convnext2")
 
 STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp16", "tfjs")
@@ -226,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rss-gb", type=float, help="kill a model whose processes use more (default: "
                         f"{DEFAULT_MAX_RSS_GB:g}, or what MAX_RSS_GB says the model needs)")
     parser.add_argument("--timeout", type=int, help="seconds per model (default: each entry's own)")
+    parser.add_argument("--address", help="a Ray cluster's address (its nodes must see --work at the same path); "
+                        "default: start Ray here")
+    parser.add_argument("--workers", type=int, default=1, help="models converted at once (default 1)")
     parser.add_argument("--keep-artifacts", action="store_true", help="keep the converted files, not only reports")
     parser.add_argument("--first", default="", help="comma-separated model names to run before the others "
                         "(the tables keep the suite's order)")
@@ -281,16 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     section["runs"].append(run)
     doc["machine"] = _machine()
     _store(args.docs, doc, section, suite.entries, rows)
-    for i, entry in enumerate(entries, 1):
-        print(f"[{i}/{len(entries)}] {entry.name} ...", flush=True)
-        row = run_one(entry, args, suite)
+
+    def finished(entry: Entry, row: dict) -> None:
         row["run"] = run["id"]
         rows[entry.name] = row
         run["finished"].append(entry.name)
-        print(f"[{i}/{len(entries)}] {entry.name}: {row['status']} in {row['seconds']:.0f} s"
-              + (f" ({row['cause']})" if row["cause"] else ""), flush=True)
         doc["versions"] = row.get("versions") or doc.get("versions", {})
         _store(args.docs, doc, section, suite.entries, rows)
+
+    run_entries(entries, args, suite, finished)
     passed = sum(r["status"] == "passed" for r in rows.values())
     print(f"{passed}/{len(suite.entries)} pass every stage ({suite.title}); {args.docs / 'zoo.md'}")
     return 0
@@ -383,11 +386,11 @@ def _git() -> dict:
     return {"commit": head.stdout.strip(), "dirty": bool(changed), "changed": changed[:40]}
 
 
-def cli_args(entry: Entry, out: Path) -> list[str]:
-    """The converter command line for one zoo entry."""
+def convert_options(entry: Entry) -> list[str]:
+    """The converter's options for one zoo entry, besides --out and --force."""
     # Without the browser stage: its WebGL backend is Chromium's software renderer on these machines (seconds per
     # inference at 224 px); tests/web cover that stage.
-    args = ["convert", entry.model, "--out", str(out), "--cases", str(CASES), "--seed", "0", "--force", "--no-browser"]
+    args = ["--cases", str(CASES), "--seed", "0", "--no-browser"]
     for shape in entry.shapes:
         args += ["--input-shape", ",".join(map(str, shape))]
     if any(d != "float32" for d in entry.dtypes):
@@ -397,6 +400,21 @@ def cli_args(entry: Entry, out: Path) -> list[str]:
     for tolerance in entry.tolerances:
         args += ["--tolerance", tolerance]
     return args
+
+
+def batch_job(entry: Entry, args) -> batch.Job:
+    """One zoo entry as a `converter batch` job (a MODELS.txt line: `job.text()`), with the limits it needs."""
+    max_rss_gb, timeout = limits(entry, args)
+    return batch.Job(entry.name, entry.model, tuple(convert_options(entry)), max_rss_gb, timeout)
+
+
+def find_entry(name: str) -> Entry:
+    """A builder of any suite by its name (a timm architecture is `timm__<architecture>`)."""
+    import zoo_sample
+
+    if name.startswith(zoo_sample.TIMM_PREFIX):
+        return zoo_sample.timm_entry(zoo_sample.timm_facts(name[len(zoo_sample.TIMM_PREFIX):]))
+    return next(e for e in [*ZOO, *zoo_sample.HF] if e.name == name)
 
 
 def limits(entry: Entry, args) -> tuple[float, int]:
@@ -409,33 +427,32 @@ def _zoo_command(options: list[str], name: str, max_rss_gb: float, timeout_s: in
                        "--timeout", str(timeout_s)])
 
 
-def run_one(entry: Entry, args, suite: Suite | None = None) -> dict:
-    out = args.work / entry.name
-    for old in (out, out.with_name(out.name + ".failed")):
-        shutil.rmtree(old, ignore_errors=True)
-    command = [sys.executable, "-m", "converter", *cli_args(entry, out)]
-    log = args.work / f"{entry.name}.cli.log"
-    max_rss_gb, timeout = limits(entry, args)
-    started = time.perf_counter()
-    with open(log, "w") as log_file:
-        log_file.write(shlex.join(command) + "\n")
-        log_file.flush()
-        proc = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **OFFLINE})
-        killed, peak = _watch(proc, timeout, max_rss_gb * 1e9)
-    seconds = time.perf_counter() - started
-    report_path = next((p / "report.json" for p in (out, out.with_name(out.name + ".failed"))
-                        if (p / "report.json").is_file()), None)
+def run_entries(entries: list[Entry], args, suite: Suite, finished) -> None:
+    """Convert `entries` afresh through converter.batch, calling finished(entry, docs row) as each one ends."""
+    for entry in entries:
+        for old in (args.work / entry.name, args.work / f"{entry.name}.failed"):
+            shutil.rmtree(old, ignore_errors=True)
+    by_name = {e.name: e for e in entries}
+    batch.run_jobs([batch_job(e, args) for e in entries], args.work, address=args.address, workers=args.workers,
+                   skip_passed=False, cwd=REPO,
+                   on_row=lambda row: finished(by_name[row["name"]], docs_row(by_name[row["name"]], row, args, suite)))
+
+
+def docs_row(entry: Entry, done: dict, args, suite: Suite) -> dict:
+    """A zoo.json row from the batch's row for the entry and its report.json."""
+    job = batch_job(entry, args)
+    max_rss_gb, timeout = job.max_rss_gb, job.timeout_s
     row = {"model": entry.name, "family": entry.family, "inputs": _inputs(entry), "note": entry.note,
-           "command": "python -m converter " + shlex.join(cli_args(entry, Path(f"out/{entry.name}"))),
-           "zoo_command": _zoo_command(suite.options if suite else [], entry.name, max_rss_gb, timeout),
+           "command": "python -m converter " + shlex.join(job.convert_args(Path(f"out/{entry.name}"))),
+           "zoo_command": _zoo_command(suite.options, entry.name, max_rss_gb, timeout),
            "limits": {"max_rss_gb": max_rss_gb, "timeout_s": timeout},
-           "exit_code": proc.returncode, "seconds": round(seconds, 1), "peak_rss_gb": round(peak / 1e9, 2),
+           "exit_code": done["exit_code"], "seconds": done["seconds"], "peak_rss_gb": done["peak_rss_gb"],
            "stages": {}, "status": "failed", "cause": "", "fix": ""}
-    if killed or report_path is None:
-        row["cause"] = killed or f"the converter exited {proc.returncode} without a report: {_said(log)}"
+    if done["report"] is None:  # killed at a limit, or no report
+        row["cause"] = done["error"]
         row["status"] = "crashed"
         return row
+    report_path = Path(done["report"])
     report = json.loads(report_path.read_text())
     row["versions"] = report.get("versions", {})
     for s in report["stages"]:
@@ -458,15 +475,6 @@ def run_one(entry: Entry, args, suite: Suite | None = None) -> dict:
     return row
 
 
-def _said(log: Path) -> str:
-    """The converter's own error line from its output (`error: ...`), else the output's last line."""
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] \
-        if log.is_file() else []
-    errors = [line for line in lines if line.startswith(("error:", "FAILED:"))]
-    said = (errors or lines or [""])[-1]
-    return said[:300]
-
-
 def row_status(stages: dict[str, dict], report_status: str) -> dict:
     """A row passes only if every stage passed. Otherwise its cause is the first stage that failed (the stages
     after it were skipped because of it), or the first that did not pass (e.g. a degenerate reference)."""
@@ -487,38 +495,6 @@ def _fix(row: dict) -> str:
         return ""
     first = row["cause"].split(":", 1)[0]
     return OPEN_ISSUES.get((row["model"], first)) or OPEN_ISSUES.get(("*", first), "")
-
-
-def _watch(proc: subprocess.Popen, timeout: float, max_rss: float) -> tuple[str, float]:
-    """Wait for `proc`, killing its process group past the time or memory limit. Returns (why killed, peak)."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    peak = 0.0
-    try:
-        parent = psutil.Process(proc.pid)
-    except psutil.NoSuchProcess:
-        parent = None
-    while proc.poll() is None:
-        rss = 0.0
-        if parent is not None:
-            try:
-                for p in [parent, *parent.children(recursive=True)]:
-                    rss += p.memory_info().rss
-            except psutil.Error:
-                pass
-        peak = max(peak, rss)
-        why = ""
-        if rss > max_rss:
-            why = f"killed: memory above {max_rss / 1e9:g} GB"
-        elif time.monotonic() > deadline:
-            why = f"killed: over the {timeout:.0f} s time limit"
-        if why:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return why, peak
-        time.sleep(1.0)
-    return "", peak
 
 
 def _drop_artifacts(folder: Path) -> None:
@@ -631,7 +607,6 @@ def _provenance(section: dict) -> list[str]:
 
 def render_suite(section: dict) -> list[str]:
     rows = section["rows"]
-    runs = {r["id"]: r for r in section["runs"]}
     lines = [f"## {section['title']}", "", f"{headline(section)}; {len(section['builders'])} builders in the list.",
              ""]
     if section.get("about"):

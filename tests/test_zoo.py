@@ -1,17 +1,15 @@
 """The model zoo's runner (scripts/zoo.py), its builders (scripts/zoo_models.py) and the samples nobody picked
 (scripts/zoo_sample.py: a seeded random draw from timm, and Hugging Face transformers families).
 
-A fast subset converts with the runner's own command line: a cross-attention decoder (the square-weight
-transpose onnx2tf got wrong), nn.Transformer with masks (its causal-mask check used to stop the export), a
-small CNN, a transformers BERT encoder (ModelOutput out, int64 tokens in) and a timm ConvNeXt. The full runs
-are `python scripts/zoo.py [--sample hf | --sample timm:40 --seed 0]` (results in docs/zoo.md). Everything
-else here runs without converting: the draw, its rules, the builders in PyTorch, the honest-table rules.
+The fast subset (zoo.CI_SUBSET) converts through `converter batch` with the runner's own lines:
+tests/test_batch.py. The full runs are `python scripts/zoo.py [--sample hf | --sample timm:40 --seed 0]` (results
+in docs/zoo.md). Everything here runs without converting: the draw, its rules, the builders in PyTorch, the
+honest-table rules.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from types import SimpleNamespace
@@ -19,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from runcli import REPO, run_cli
+from runcli import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -28,33 +26,7 @@ import zoo_models  # noqa: E402
 import zoo_sample  # noqa: E402
 
 ENTRIES = {e.name: e for e in [*zoo_models.ZOO, *zoo_sample.HF]}
-
-
-def _entry(name: str):
-    if name.startswith(zoo_sample.TIMM_PREFIX):
-        return zoo_sample.timm_entry(zoo_sample.timm_facts(name[len(zoo_sample.TIMM_PREFIX):]))
-    return ENTRIES[name]
-
-
-def _convert(tmp_path, name: str) -> dict:
-    out = tmp_path / name
-    proc = run_cli(*zoo.cli_args(_entry(name), out), timeout=600, env={**os.environ, **zoo.OFFLINE})
-    folder = out if proc.returncode == 0 else out.with_name(out.name + ".failed")
-    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
-    return json.loads((folder / "report.json").read_text())
-
-
-def _assert_every_stage_passed(report: dict) -> None:
-    assert sorted(s["name"] for s in report["stages"]) == sorted(zoo.STAGES)  # the zoo runs --no-browser
-    for stage in report["stages"]:
-        assert stage["status"] == "passed", stage
-        assert stage["max_rel_err"] <= stage["tolerance"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", zoo.CI_SUBSET)
-def test_zoo_subset_passes_every_stage(tmp_path, name):
-    _assert_every_stage_passed(_convert(tmp_path, name))
+NO_LIMITS = SimpleNamespace(max_rss_gb=None, timeout=None)  # zoo.py's defaults: each model's known needs
 
 
 def test_zoo_has_thirty_architectures_with_builders():
@@ -66,15 +38,20 @@ def test_zoo_has_thirty_architectures_with_builders():
         assert len(entry.shapes) == len(entry.dtypes), entry.name
 
 
-def test_cli_args_carry_dtypes_token_range_and_two_cases():
-    args = zoo.cli_args(ENTRIES["text_decoder"], REPO / "out")
+def test_batch_jobs_carry_dtypes_token_range_two_cases_and_limits():
+    job = zoo.batch_job(ENTRIES["text_decoder"], NO_LIMITS)
+    args = job.convert_args(REPO / "out")
     assert args[:2] == ["convert", "scripts/zoo_models.py:text_decoder"]
+    assert args[-3:] == ["--out", str(REPO / "out"), "--force"]
     assert args.count("--input-shape") == 2 and args.count("--input-dtype") == 2
     assert args[args.index("--int-high") + 1] == str(zoo_models.VOCAB)
     # Two cases at least: one case cannot show an output that ignores its input.
     assert int(args[args.index("--cases") + 1]) >= 2
-    assert "--input-dtype" not in zoo.cli_args(ENTRIES["resnet18"], REPO / "out")
-    assert zoo.cli_args(ENTRIES["hf_t5"], REPO / "out")[1] == "scripts/zoo_sample.py:hf_t5"
+    assert "--input-dtype" not in zoo.convert_options(ENTRIES["resnet18"])
+    assert zoo.batch_job(ENTRIES["hf_t5"], NO_LIMITS).model == "scripts/zoo_sample.py:hf_t5"
+    # Its MODELS.txt line carries the limits the model needs.
+    vgg = zoo.batch_job(ENTRIES["vgg11"], NO_LIMITS)
+    assert vgg.text().endswith(f"--max-rss-gb 18 --timeout {ENTRIES['vgg11'].timeout_s}")
 
 
 def test_ssdlite_adapter_returns_tensors_for_every_anchor():
@@ -153,7 +130,7 @@ def test_timm_architectures_are_reachable_by_name_through_the_cli_loader():
     assert isinstance(loaded.module, torch.nn.Module) and not loaded.module.training
     with pytest.raises(AttributeError):
         zoo_sample.timm__no_such_architecture  # noqa: B018
-    entry = _entry("timm__test_convnext2")
+    entry = zoo.find_entry("timm__test_convnext2")
     assert entry.model == "scripts/zoo_sample.py:timm__test_convnext2" and entry.shapes == ((1, 3, 160, 160),)
 
 
@@ -164,7 +141,7 @@ def test_timm_batchnorm_models_get_live_statistics():
     model = zoo_sample.timm__ghostnet_100()
     norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert not torch.allclose(norm.running_var, torch.ones_like(norm.running_var))
-    assert "BatchNorm statistics" in _entry("timm__ghostnet_100").note
+    assert "BatchNorm statistics" in zoo.find_entry("timm__ghostnet_100").note
 
 
 # --- Hugging Face families ----------------------------------------------------------------------------------
@@ -255,7 +232,7 @@ def test_a_row_passes_only_if_every_stage_passed():
 
 
 def test_the_limit_a_model_needs_is_in_its_command():
-    args = SimpleNamespace(max_rss_gb=None, timeout=None)
+    args = NO_LIMITS
     assert zoo.limits(ENTRIES["vgg11"], args) == (18.0, ENTRIES["vgg11"].timeout_s)
     assert zoo.limits(ENTRIES["resnet18"], args)[0] == zoo.DEFAULT_MAX_RSS_GB
     assert zoo.limits(ENTRIES["vgg11"], SimpleNamespace(max_rss_gb=24.0, timeout=60)) == (24.0, 60)
@@ -264,11 +241,13 @@ def test_the_limit_a_model_needs_is_in_its_command():
 
 
 def test_a_run_records_commit_dirty_flag_argv_and_a_row_per_builder(tmp_path, monkeypatch):
-    def fake_run_one(entry, args, suite):
-        max_rss_gb, timeout = zoo.limits(entry, args)
-        return _row(entry.name, zoo_command=zoo._zoo_command(suite.options, entry.name, max_rss_gb, timeout))
+    def fake_run_entries(entries, args, suite, finished):
+        for entry in entries:
+            max_rss_gb, timeout = zoo.limits(entry, args)
+            finished(entry, _row(entry.name, zoo_command=zoo._zoo_command(suite.options, entry.name, max_rss_gb,
+                                                                          timeout)))
 
-    monkeypatch.setattr(zoo, "run_one", fake_run_one)
+    monkeypatch.setattr(zoo, "run_entries", fake_run_entries)
     argv = ["--sample", "hf", "--only", "hf_bert,hf_t5", "--docs", str(tmp_path), "--work", str(tmp_path / "w")]
     assert zoo.main(argv) == 0
     doc = json.loads((tmp_path / "zoo.json").read_text())
@@ -323,3 +302,27 @@ def test_markdown_cells_show_status_error_time_size_and_causes():
     assert "re-run: `python scripts/zoo.py --only b --max-rss-gb 18 --timeout 1500`" in text
     assert "`python scripts/zoo.py`" in text and "smaller input" in text
     assert "commit aaaaaaaaaa" in text
+
+
+def test_a_batch_row_becomes_a_docs_row(tmp_path):
+    """run_entries hands each converter.batch row to docs_row: a killed model's row says why; a passed one gets a
+    cell per stage from its report.json, and its artifacts are deleted (the report stays)."""
+    entry, suite = ENTRIES["resnet18"], zoo.Suite("zoo", "Model zoo", [], [])
+    args = SimpleNamespace(max_rss_gb=None, timeout=None, keep_artifacts=False)
+    done = {"exit_code": -9, "seconds": 5.0, "peak_rss_gb": 10.2, "report": None,
+            "error": "killed: memory above 10 GB"}
+    row = zoo.docs_row(entry, done, args, suite)
+    assert (row["status"], row["cause"], row["exit_code"]) == ("crashed", "killed: memory above 10 GB", -9)
+    assert row["command"].startswith("python -m converter convert scripts/zoo_models.py:resnet18 --cases 2 ")
+    assert row["command"].endswith(" --out out/resnet18 --force")
+
+    folder = tmp_path / "resnet18"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"onnx")
+    stages = [{"name": s, "status": "passed", "max_rel_err": 1e-7, "seconds": 1.0, "bytes": 10, "error": None,
+               "reason": "", "notes": []} for s in zoo.STAGES]
+    (folder / "report.json").write_text(json.dumps({"status": "passed", "stages": stages, "versions": {"torch": "x"}}))
+    row = zoo.docs_row(entry, {**done, "exit_code": 0, "report": str(folder / "report.json"), "error": ""}, args, suite)
+    assert (row["status"], row["cause"], row["versions"]) == ("passed", "", {"torch": "x"})
+    assert list(row["stages"]) == list(zoo.STAGES) and row["stages"]["onnx"]["max_rel_err"] == 1e-7
+    assert sorted(p.name for p in folder.iterdir()) == ["report.json"]
