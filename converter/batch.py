@@ -21,9 +21,7 @@ A re-run skips a model whose last run of the same model and options passed and w
 again, into the same folder, so the converter's cache reuses the stages the change did not touch. A skipped model
 is not checked against changes to the converter or the model's code: delete OUT_ROOT/.batch/NAME.json to run it.
 
-Ray started here keeps to itself: its logs go to its session folder (/tmp/ray/session_*), not the terminal, and
-its token authentication stays on (RAY_AUTH_MODE=token, unless set otherwise). Ctrl-C stops the conversions in
-flight (exit 130).
+Ray started here keeps to itself (converter/raysession.py). Ctrl-C stops the conversions in flight (exit 130).
 
 On a cluster (--address), OUT_ROOT must be a path that every node and this machine see (shared storage), and
 every node needs this package and its tools installed, as here.
@@ -41,7 +39,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -51,6 +48,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import Interrupted, UsageError, first_line
+from .raysession import session
 
 STAGE = "batch"
 # The converter processes never reach the network (models build from code and configs).
@@ -220,7 +218,8 @@ def run_jobs(jobs: list[Job], out_root: Path, *, address: str | None = None, wor
                           "previous_seconds": before["seconds"]}
         print(f"[{index}/{count}] {job.name}: skipped (passed before)", flush=True)
     if todo:
-        with _ray(address, workers) as ray:
+        local = {"num_cpus": max(workers, 1), "object_store_memory": OBJECT_STORE_BYTES}
+        with session(address, STAGE, local) as ray:
             _run_on_ray(ray, todo, out_root, workers, Path(cwd or Path.cwd()).resolve(), count, finish)
     ordered = [rows[job.name] for job in jobs]
     summary = {"format": 1, "models_file": str(models_file) if models_file else None, "out_root": str(out_root),
@@ -379,56 +378,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _ray(address: str | None, workers: int):
-    """Ray, started here (quietly, its logs in its session folder) or connected to `address`."""
-    if not address and "ray" not in sys.modules:
-        # A new local Ray turns token authentication on and says so at every start; asking for it by name keeps
-        # it on without the warning. Read when ray is imported, so only before that.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-    import logging
-
-    import ray
-
-    if ray.is_initialized():  # a caller's own Ray (in-process use)
-        yield ray
-        return
-    if address:
-        _check_reachable(address)
-        settings = {"address": address}
-    else:
-        settings = {"address": "local", "num_cpus": max(workers, 1), "object_store_memory": OBJECT_STORE_BYTES,
-                    "include_dashboard": False}
-    try:
-        ray.init(**settings, log_to_driver=False, logging_level=logging.ERROR)
-    except Exception as exc:
-        if address:
-            raise UsageError(f"cannot connect to the Ray cluster at {address}: {first_line(exc)}", stage=STAGE,
-                             hint="check the address (`ray status` on the head node), or leave --address out to "
-                                  "run here") from None
-        raise
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-def _check_reachable(address: str) -> None:
-    """Ray waits minutes for an address where nothing listens; a plain connection says so in seconds."""
-    if address in ("auto", "local"):
-        return
-    client = address.startswith("ray://")
-    host, colon, port = address.removeprefix("ray://").rpartition(":")
-    if not colon:
-        host, port = port, ""
-    try:
-        socket.create_connection((host, int(port or (10001 if client else 6379))), timeout=5).close()
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"no Ray cluster answers at {address}: {getattr(exc, 'strerror', None) or exc}", stage=STAGE,
-                         hint="start one with `ray start --head` (it prints its address; ray://HOST:10001 for a "
-                              "Ray client), or leave --address out to run here") from None
 
 
 # --- the table --------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from .errors import ParityError, UsageError
+from .raysession import session
 
 STAGE = "endpoint"
 APP = "converter"
@@ -184,55 +185,47 @@ def main(args) -> int:
         _require_free(args.host, args.port)
     metrics_port = args.metrics_port or (_free_port() if args.address is None else 0)
 
-    _quiet_env()
-    import ray
-    from ray import serve
+    local = {"num_cpus": max(os.cpu_count() or 1, _most_replicas(args) * _threads(args)),
+             "object_store_memory": max(OBJECT_STORE_BYTES, 3 * sum(map(len, files.values()))),
+             "_metrics_export_port": metrics_port, "_system_config": {"metrics_report_interval_ms": 2000}}
+    with session(args.address, STAGE, local) as ray:
+        from ray import serve
 
-    for logger in ("ray", "ray.serve"):  # set after the import, which configures them
-        logging.getLogger(logger).setLevel(logging.ERROR)
-    try:
-        if args.address is None:
-            ray.init(num_cpus=max(os.cpu_count() or 1, _most_replicas(args) * _threads(args)),
-                     include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                     object_store_memory=max(OBJECT_STORE_BYTES, 3 * sum(map(len, files.values()))),
-                     _metrics_export_port=metrics_port,
-                     _system_config={"metrics_report_interval_ms": 2000})
-        else:
-            ray.init(address=args.address, log_to_driver=False, logging_level=logging.ERROR)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise UsageError(f"cannot reach the Ray cluster at {args.address}: {exc}", stage=STAGE,
-                         hint="check the address (ray://HEAD:10001 or HEAD:6379) and that the cluster runs Ray "
-                              f"{ray.__version__}") from None
-    try:
-        files_ref = ray.put(files)
-        serve.start(http_options={"host": args.host, "port": args.port},
-                    logging_config={"log_level": "WARNING", "enable_access_log": False})
-        started = time.perf_counter()
         try:
-            serve.run(deployment(args, files_ref, name), name=APP, route_prefix="/")
-        except RuntimeError as exc:
-            raise ParityError(f"no replica would start: {_cause(_deployment_message() or str(exc))}", stage=STAGE,
-                                 hint="the artifact no longer matches PyTorch's outputs in golden/: convert the "
-                                      "model again") from None
-        base = f"http://{args.host}:{args.port}"
-        scale = f"{args.autoscale[0]}-{args.autoscale[1]} replicas (autoscaling)" if args.autoscale \
-            else f"{args.replicas} replica{'s' * (args.replicas > 1)}"
-        scale += f", {_threads(args)} thread{'s' * (_threads(args) > 1)} each"
-        print(f"serving {folder} ({args.artifact}, {scale}) at {base} in {time.perf_counter() - started:.1f} s; "
-              "every replica matched golden/", flush=True)
-        print(f"  SageMaker: GET {base}/ping, POST {base}/invocations", flush=True)
-        print(f"  KServe v2: GET {base}/v2/health/ready, POST {base}/v2/models/{name}/infer", flush=True)
-        if args.address is None:
-            print(f"  metrics:   http://127.0.0.1:{metrics_port}/metrics (Prometheus)", flush=True)
-        print("Ctrl-C stops it", flush=True)
-        signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean shutdown
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("stopping", flush=True)
-        return 0
-    finally:
-        _stop(args.address is None)
+            _serve(args, serve, ray.put(files), name, metrics_port)
+        except KeyboardInterrupt:
+            print("stopping", flush=True)
+            return 0
+        finally:
+            if args.address:  # on a cluster only our application goes; the embedded Ray goes whole
+                serve.delete(APP)
+
+
+def _serve(args, serve, files_ref, name: str, metrics_port: int) -> None:
+    """Deploy, say where, and serve until interrupted."""
+    serve.start(http_options={"host": args.host, "port": args.port},
+                logging_config={"log_level": "WARNING", "enable_access_log": False})
+    started = time.perf_counter()
+    try:
+        serve.run(deployment(args, files_ref, name), name=APP, route_prefix="/")
+    except RuntimeError as exc:
+        raise ParityError(f"no replica would start: {_cause(_deployment_message() or str(exc))}", stage=STAGE,
+                          hint="the artifact no longer matches PyTorch's outputs in golden/: convert the model "
+                               "again") from None
+    base = f"http://{args.host}:{args.port}"
+    scale = f"{args.autoscale[0]}-{args.autoscale[1]} replicas (autoscaling)" if args.autoscale \
+        else f"{args.replicas} replica{'s' * (args.replicas > 1)}"
+    scale += f", {_threads(args)} thread{'s' * (_threads(args) > 1)} each"
+    print(f"serving {args.dir} ({args.artifact}, {scale}) at {base} in {time.perf_counter() - started:.1f} s; "
+          "every replica matched golden/", flush=True)
+    print(f"  SageMaker: GET {base}/ping, POST {base}/invocations", flush=True)
+    print(f"  KServe v2: GET {base}/v2/health/ready, POST {base}/v2/models/{name}/infer", flush=True)
+    if args.address is None:
+        print(f"  metrics:   http://127.0.0.1:{metrics_port}/metrics (Prometheus)", flush=True)
+    print("Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean shutdown
+    while True:
+        time.sleep(3600)
 
 
 def _interrupt(signum, frame):
@@ -249,31 +242,12 @@ def _deployment_message() -> str:
         return ""
 
 
-def _stop(local: bool) -> None:
-    """The embedded Ray goes with everything on it; on a cluster, only our application."""
-    import ray
-    from ray import serve
-
-    try:
-        if not local:
-            serve.delete(APP)
-    finally:
-        ray.shutdown()
-
-
 def _cause(text: str) -> str:
     """The replica's own error out of Serve's deployment-failure message (which holds its traceback)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     golden = [line.split("GoldenError:", 1)[1].strip() for line in lines if "GoldenError:" in line]
     errors = [line for line in lines if "Error:" in line]
     return (golden or errors or lines or [text])[-1]
-
-
-def _quiet_env() -> None:
-    """Before Ray is imported: no token-auth notice (the embedded Ray listens on loopback only; a cluster brings
-    its own settings) and no usage-stats upload (no network access)."""
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 def _require_free(host: str, port: int) -> None:
