@@ -682,8 +682,8 @@ def render_markdown(doc: dict) -> str:
         "(`zoo_command` in `docs/zoo.json`). Nothing is downloaded (HF_HUB_OFFLINE=1).",
         "- A headline counts the builders that pass every stage against the suite's whole list: a builder that "
         "did not run, crashed or was killed counts as not passing.",
-        f"- CI runs a fast subset ({', '.join(CI_SUBSET)}) through the same command line: "
-        "`.venv/bin/python -m pytest tests/test_zoo.py`.",
+        f"- CI runs a fast subset ({', '.join(CI_SUBSET)}) through the same command line, as one "
+        "`python -m converter batch`: `.venv/bin/python -m pytest tests/test_batch.py`.",
         "- A saved_model parity failure names the first diverging ONNX op (converter/diverge.py): both sides run "
         "with every intermediate tensor exposed and the first op past the tolerance, in graph order, is named.",
         "- A tfjs parity failure names the first diverging TF.js node (converter/tfjs_diverge.py): every node of "
