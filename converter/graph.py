@@ -49,11 +49,15 @@ def default_targets() -> tuple[str, ...]:
     return targets(default_only=True)
 
 
-def prerequisites(stage: Stage, stages: Iterable[Stage]) -> list[str]:
-    """The stages whose artifacts or handoffs `stage` consumes."""
+def prerequisites(stage: Stage, stages: Iterable[Stage], optional: bool = True) -> list[str]:
+    """The stages whose artifacts or handoffs `stage` consumes, of `stages` (the plan): with the ones it `uses`
+    where the plan has them, unless `optional` is False."""
+    stages = list(stages)
     names = [stage.after, *stage.needs] if stage.after != "pytorch" else list(stage.needs)
     for handoff in stage.takes:
         names += [s.name for s in stages if handoff in s.gives and s.name != stage.name]
+    if optional:
+        names += [name for name in stage.uses if any(s.name == name for s in stages)]
     return list(dict.fromkeys(names))
 
 
@@ -73,7 +77,7 @@ def plan(targets: Iterable[str], options=None) -> list[Stage]:
     def want(stage: Stage) -> None:
         if stage.name in wanted:
             return
-        for name in prerequisites(stage, stages):
+        for name in prerequisites(stage, stages, optional=False):
             if name not in by_name:
                 raise ValueError(f"stage {stage.name!r} consumes {name!r}, which no registered stage produces")
             want(by_name[name])
@@ -92,7 +96,7 @@ def plan(targets: Iterable[str], options=None) -> list[Stage]:
     placed: set[str] = set()
     pending = [s for s in stages if s.name in wanted]
     while pending:  # registration order, each stage after its prerequisites
-        stage = next(s for s in pending if set(prerequisites(s, stages)) <= placed)
+        stage = next(s for s in pending if set(prerequisites(s, pending + ordered)) <= placed)
         ordered.append(stage)
         placed.add(stage.name)
         pending.remove(stage)
@@ -154,7 +158,8 @@ def run_stages(stages: list[Stage], all_stages: list[Stage], board: Board, annou
         result = StageResult(stage.name, stage.after, precision=stage.precision,
                              tolerance=ctx.options.tolerances.get(stage.precision))
         result.worker = stage.worker
-        missing = [n for n in needed if board.results[n].artifact is None]
+        # A stage it only `uses` may have failed: it then runs without that artifact.
+        missing = [n for n in prerequisites(stage, all_stages, optional=False) if board.results[n].artifact is None]
         if missing:
             result.reason = f"{', '.join(missing)} produced no artifact"
             board.record(result, None, None)

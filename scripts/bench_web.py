@@ -3,11 +3,12 @@
     python scripts/bench_web.py [--work build/bench_web] [--runs 30] [--reuse]
 
 1. Converts torchvision's mobilenet_v2 (random weights) with our CLI three times: fp32, fp16 and uint8
-   TF.js weights.
+   TF.js weights (the fp32 run also builds the TFLite files).
 2. Builds the same architecture natively in Keras (`tf.keras.applications.MobileNetV2(weights=None)`),
    exports it and converts it with tensorflowjs directly: the best case TF.js can reach, no ONNX detour.
-3. Times them, and our model.onnx in ONNX Runtime Web, in one headless Chromium run: single-threaded wasm,
-   median of N runs after warm-up, the models taking turns in blocks of runs (web-demo/bench.html).
+3. Times them, our model.onnx in ONNX Runtime Web and our model_float32.tflite in LiteRT.js, in one headless
+   Chromium run: single-threaded wasm, median of N runs after warm-up, the models taking turns in blocks of
+   runs (web-demo/bench.html).
 4. Writes the results into docs/benchmarks.md, between markers, leaving the rest of the file alone.
 """
 
@@ -36,14 +37,18 @@ SIZE_TARGETS = {"fp16": 0.5, "uint8": 0.25}  # at most this fraction of the fp32
 OURS = "ours fp32"
 # Ours (fp32, wasm) at most this multiple of the row's latency.
 LATENCY_TARGETS = {"Keras-native": 1.0, "ours model.onnx": 0.75}
+ARTIFACT_OF = {"onnx": "onnx", "litert.js": "tflite_fp32"}  # the metadata.json entry each runtime runs
 
 
 def convert_ours(work: pathlib.Path, precision: str, reuse: bool) -> dict:
-    """Our CLI on mobilenet_v2 with `precision` TF.js weights; returns the folder's report.json."""
+    """Our CLI on mobilenet_v2 with `precision` TF.js weights (fp32: TFLite too, for LiteRT.js); returns the
+    folder's report.json."""
     out = work / precision
-    if not (reuse and (out / "report.json").is_file()):
+    targets = "tfjs,tflite" if precision == "fp32" else "tfjs"
+    done = (out / "report.json").is_file() and (precision != "fp32" or (out / "tflite").is_dir())
+    if not (reuse and done):
         command = [sys.executable, "-m", "converter", "convert", MODEL, "--input-shape", INPUT_SHAPE,
-                   "--targets", "tfjs", "--quantize", precision, "--out", str(out), "--force"]
+                   "--targets", targets, "--quantize", precision, "--out", str(out), "--force"]
         print("+", " ".join(command), flush=True)
         subprocess.run(command, cwd=REPO, check=True)
     return json.loads((out / "report.json").read_text())
@@ -75,16 +80,19 @@ def tfjs_entry(label: str, model_json: pathlib.Path, work: pathlib.Path, backend
             "inputs": inputs, "outputs": outputs}
 
 
-def onnx_entry(label: str, folder: pathlib.Path, work: pathlib.Path) -> dict:
-    artifact = json.loads((folder / "metadata.json").read_text())["artifacts"]["onnx"]
+def artifact_entry(label: str, folder: pathlib.Path, work: pathlib.Path, runtime: str = "onnx") -> dict:
+    """A bench.json entry for a converted folder's model.onnx (ONNX Runtime Web) or model_float32.tflite
+    (LiteRT.js), fed in the artifact's own layout."""
+    artifact = json.loads((folder / "metadata.json").read_text())["artifacts"][ARTIFACT_OF[runtime]]
     inputs = [{"artifact_name": b["artifact_name"], "shape": b["shape"], "dtype": "float32"} for b in artifact["inputs"]]
-    return {"label": label, "runtime": "onnx", "path": str((folder / artifact["path"]).relative_to(work)),
+    return {"label": label, "runtime": runtime, "path": str((folder / artifact["path"]).relative_to(work)),
             "inputs": inputs, "outputs": []}
 
 
 def run_in_chromium(work: pathlib.Path, entries: list[dict], runs: int, threads: int = 1) -> dict:
-    """Times `entries` on the bench page. `threads`: wasm threads for TF.js and ONNX Runtime Web alike (the
-    server sends COOP/COEP; the page is told 2 x threads cores, since TF.js uses at most half of them)."""
+    """Times `entries` on the bench page. `threads`: wasm threads for TF.js, ONNX Runtime Web and LiteRT.js
+    alike (the server sends COOP/COEP; the page is told 2 x threads cores, since TF.js uses at most half of
+    them)."""
     (work / "bench.json").write_text(json.dumps({"runs": runs, "threads": threads, "entries": entries}, indent=1))
     subprocess.run(["npm", "run", "build:web"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     with running(demo_server(work, 0)) as server:
@@ -119,7 +127,8 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
         f"Command: `{command}`. Measured {datetime.date.today()} on {os.cpu_count()} CPU cores "
         f"({platform.machine()}; 1-minute load average {os.getloadavg()[0]:.1f} when the run ended, other work "
         f"included), {chromium}, headless. Wasm threads: TF.js {result['threads']['tfjs']}, ONNX Runtime Web "
-        f"{result['threads']['ort']} (cross-origin isolated: {str(result['threads']['crossOriginIsolated']).lower()}), median of {result['runs']} runs "
+        f"{result['threads']['ort']}, LiteRT.js {result['threads']['litert']} (cross-origin isolated: "
+        f"{str(result['threads']['crossOriginIsolated']).lower()}), median of {result['runs']} runs "
         f"after {result['warmupRuns']} warm-up runs per model, the models of one backend taking turns in blocks of "
         f"{result['blockRuns']} runs after one untimed run (so load from other processes spreads over all of them), "
         "input upload and output "
@@ -167,7 +176,8 @@ def main() -> None:
     parser.add_argument("--work", type=pathlib.Path, default=REPO / "build" / "bench_web", help="scratch folder")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per model, after the warm-up")
     parser.add_argument("--reuse", action="store_true", help="keep models already converted in --work")
-    parser.add_argument("--threads", type=int, default=1, help="wasm threads for TF.js and ONNX Runtime Web alike")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="wasm threads for TF.js, ONNX Runtime Web and LiteRT.js alike")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -177,7 +187,8 @@ def main() -> None:
     entries = [
         tfjs_entry("Keras-native", work / "keras" / "tfjs" / "model.json", work),
         tfjs_entry(OURS, work / "fp32" / "tfjs" / "model.json", work),
-        onnx_entry("ours model.onnx", work / "fp32", work),
+        artifact_entry("ours model.onnx", work / "fp32", work),
+        artifact_entry("ours model_float32.tflite", work / "fp32", work, runtime="litert.js"),
         tfjs_entry("ours fp16", work / "fp16" / "tfjs" / "model.json", work),
         tfjs_entry("ours uint8", work / "uint8" / "tfjs" / "model.json", work),
         tfjs_entry(f"{OURS} on WebGL", work / "fp32" / "tfjs" / "model.json", work, backend="webgl"),

@@ -118,6 +118,18 @@ def test_an_in_memory_handoff_across_workers_is_refused_when_planned(registered)
         plan(("takes",))
 
 
+def test_a_stage_it_only_uses_is_read_when_planned_and_never_built_for_it():
+    from converter.graph import prerequisites
+
+    for targets, planned in ((("browser",), False), (("browser", "tflite"), True)):
+        stages = plan(targets)
+        names = [s.name for s in stages]
+        browser = stages[names.index("browser")]
+        assert ("tflite_fp32" in names) is planned
+        assert ("tflite_fp32" in prerequisites(browser, stages)) is planned  # waited for, and in its cache key
+        assert not planned or names.index("tflite_fp32") < names.index("browser")
+
+
 def _rerun(model_file: Path, weights: Path, out: Path, *extra: str) -> dict:
     proc = run_cli("convert", f"{model_file}:build", "--weights", weights, "--input-shape", "2,8", "--targets",
                    "onnx,ptl", "--out", out, "--force", *extra)

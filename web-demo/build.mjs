@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, 'dist');
 const require = createRequire(import.meta.url);
-// Both packages keep their wasm files beside their main entry (onnxruntime-web exports no package.json).
+// The runtimes keep their wasm files beside their main entry, LiteRT.js one folder up (onnxruntime-web exports
+// no package.json).
 const distDir = (name) => path.dirname(require.resolve(name));
 
 // The wasm files each runtime fetches at start-up, and the dist sub-folder the sources point them to.
@@ -19,6 +20,11 @@ const WASM = [
   { dir: 'tfjs-wasm', from: distDir('@tensorflow/tfjs-backend-wasm'),
     files: ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'] },
   { dir: 'ort', from: distDir('onnxruntime-web'), files: ['ort-wasm-simd-threaded.wasm'] },
+  // LiteRT.js loads a build's .js loader (a classic script) and that loads its .wasm: relaxed SIMD on one
+  // thread, the threaded one, and the compat one for browsers without relaxed SIMD.
+  { dir: 'litert', from: path.join(distDir('@litertjs/core'), '..', 'wasm'),
+    files: ['litert_wasm_internal', 'litert_wasm_threaded_internal', 'litert_wasm_compat_internal']
+      .flatMap((name) => [`${name}.js`, `${name}.wasm`]) },
 ];
 
 await rm(dist, { recursive: true, force: true });

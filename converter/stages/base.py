@@ -103,6 +103,8 @@ class Stage:
     - `after`: the stage whose artifact it converts ("pytorch" for the model); its outputs are compared with
       that stage's as well as PyTorch's;
     - `needs`: other stages whose artifacts it reads;
+    - `uses`: stages whose artifacts it reads when the plan has them anyway (not built for it; the browser
+      stage runs the TFLite file only when --targets asks for TFLite);
     - `takes` / `gives`: typed in-memory handoffs; a stage that takes one runs in the worker of the stage
       that gives it;
     - `default`: whether a run without --targets builds it;
@@ -116,6 +118,7 @@ class Stage:
     target: str
     after: str = "pytorch"
     needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
     takes: tuple[Handoff, ...] = ()
     gives: tuple[Handoff, ...] = ()
     worker: str = "main"

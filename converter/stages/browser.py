@@ -1,10 +1,11 @@
 """The artifacts in a real browser: headless Chromium, driven through playwright-core, loads the converted folder
 from the project's own server (converter/serve.py: COOP/COEP, so wasm threads work) and runs every case on
 every runtime and backend it has: TF.js on wasm with one thread and with N, WebGL and (when the browser offers
-an adapter) WebGPU; model.onnx in ONNX Runtime Web on wasm with one thread and with N. Each is compared with
-PyTorch at its artifact's tolerance, and timed: cold start (runtime start, model download and first
-inference), warm median latency, bytes downloaded. The records go into report.json (`browser`) and
-report.html.
+an adapter) WebGPU; model.onnx in ONNX Runtime Web on wasm with one thread and with N; the TFLite file the
+Android app ships (tflite/model_float32.tflite, when --targets builds it) in LiteRT.js on wasm with one thread
+and with N, and WebGPU when offered. Each is compared with PyTorch at its artifact's tolerance, and timed: cold
+start (runtime start, model download and first inference), warm median latency, bytes downloaded. The records
+go into report.json (`browser`) and report.html.
 
 On by default when Chromium is installed; `--no-browser` leaves it out. Without Chromium (or Node.js,
 node_modules, the built page) the stage is skipped and says why; under CI=true that is a failure instead.
@@ -31,6 +32,10 @@ PAGE = "check.html"
 RECORDS = "browser.json"  # the stage's artifact: what ran where, and the measurements
 WARM_RUNS = 20  # timed runs after warm-up, per runtime and backend
 FEEDABLE = {"float32": "float32", "int32": "int32", "int64": "int64"}  # what the page can feed (as typed arrays)
+TFLITE = "tflite_fp32"  # the stage whose file LiteRT.js runs: the Android app's
+LITERT_FEEDABLE = ("float32", "int32")  # the input dtypes LiteRT.js makes tensors of (web-demo/src/litertRuntime.js)
+# Runtimes held to the fp32 tolerance whatever --quantize gives TF.js: model.onnx and model_float32.tflite.
+FP32_RUNTIMES = ("onnx", "litert.js")
 # Test hook: a combination key whose outputs the page perturbs after the runtime computed them (a planted
 # fault, for the test that a failing backend is named). Never set outside tests.
 PLANT_ENV = "CONVERTER_BROWSER_PLANT"
@@ -71,13 +76,33 @@ def combos(ctx: Context, threads: int) -> list[dict]:
             {"key": "onnx_wasm", "runtime": "onnx", "backend": "wasm", "threads": 1, "artifact": onnx},
             {"key": "onnx_wasm_threads", "runtime": "onnx", "backend": "wasm", "threads": threads, "artifact": onnx},
         ]
+    if litert_absent(ctx) is None:
+        tflite = ctx.artifacts[TFLITE].to_json()
+        out += [
+            {"key": "litert.js_wasm", "runtime": "litert.js", "backend": "wasm", "threads": 1, "artifact": tflite},
+            {"key": "litert.js_wasm_threads", "runtime": "litert.js", "backend": "wasm", "threads": threads,
+             "artifact": tflite},
+            {"key": "litert.js_webgpu", "runtime": "litert.js", "backend": "webgpu", "threads": None,
+             "artifact": tflite},
+        ]
     return out
+
+
+def litert_absent(ctx: Context) -> str | None:
+    """Why LiteRT.js does not run in this conversion, or None when it does."""
+    if TFLITE not in ctx.artifacts:
+        return f"LiteRT.js did not run: there is no {TFLITE} artifact (--targets without tflite, or it failed)"
+    odd = [f"{s.name} ({s.dtype})" for s in ctx.inputs if s.dtype not in LITERT_FEEDABLE]
+    if odd:
+        return f"LiteRT.js did not run: it takes {' and '.join(LITERT_FEEDABLE)} inputs, not {', '.join(odd)}"
+    return None
 
 
 class BrowserStage(Stage):
     name = target = "browser"
     after = "tfjs"
     needs = ("onnx",)
+    uses = (TFLITE,)
     worker = "browser"
 
     def __init__(self, precision: str = "fp32") -> None:
@@ -92,7 +117,7 @@ class BrowserStage(Stage):
         return {"tfjs": self.precision, "tolerances": dict(options.tolerances), "runs": WARM_RUNS}
 
     def tolerance_for(self, runtime: str, tolerance: float, options) -> float:
-        if runtime.startswith("onnx"):
+        if runtime.startswith(FP32_RUNTIMES):
             return options.tolerances["fp32"]
         if runtime == "tfjs_webgl":  # 16-bit floats on many GPUs: the demo's rule too (web-demo/src/golden.js)
             return max(tolerance, options.tolerances["fp16"])
@@ -114,9 +139,11 @@ class BrowserStage(Stage):
         doc = {"format": 1, "page": PAGE, "runs": [{k: c[k] for k in ("key", "runtime", "backend", "threads")}
                                                    for c in planned], "records": []}
         (ctx.work / RECORDS).write_text(json.dumps(doc, indent=1) + "\n")
+        n, absent = thread_count(), litert_absent(ctx)
+        litert = "" if absent else f"LiteRT.js wasm 1 and {n} threads, WebGPU when offered; "
         notes = [f"headless Chromium ({chromium_path()}) on the converter's own server (COOP/COEP): TF.js wasm "
-                 f"1 and {thread_count()} threads, WebGL, WebGPU when offered; ONNX Runtime Web wasm 1 and "
-                 f"{thread_count()} threads; median of {WARM_RUNS} warm runs"]
+                 f"1 and {n} threads, WebGL, WebGPU when offered; ONNX Runtime Web wasm 1 and {n} threads; "
+                 f"{litert}median of {WARM_RUNS} warm runs", *([absent] if absent else [])]
         return Artifact(Path(RECORDS), self.precision, inputs, outputs, notes, {"browser": []})
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> dict[str, list[Arrays]]:
@@ -202,7 +229,7 @@ def _results(ctx: Context, artifact: Artifact, stage: BrowserStage, reply: dict,
     from ..parity import compare
 
     tolerance = ctx.options.tolerances.get(stage.precision)
-    precision = {"tfjs": stage.precision, "onnx": "fp32"}
+    precision = {"tfjs": stage.precision, **dict.fromkeys(FP32_RUNTIMES, "fp32")}
     records, results, failed = [], {}, []
     for combo in planned:
         raw = reply["records"].get(combo["key"])

@@ -51,15 +51,16 @@ const scenarios = {
       input,
       output,
       source: await text(page, 'input-source'),
-      tfjsTop3: await labels(page, 'tfjs-output'),
-      ortTop3: await labels(page, 'ort-output'),
-      agreement: await text(page, 'agreement'),
-      tfjsLatency: await text(page, 'tfjs-latency'),
-      ortLatency: await text(page, 'ort-latency'),
-      tfjsSize: await text(page, 'tfjs-size'),
-      ortSize: await text(page, 'ort-size'),
       parity: await text(page, 'parity'),
     };
+    for (const runtime of ['tfjs', 'ort', 'litert']) {
+      shown[runtime] = {
+        top3: await labels(page, `${runtime}-output`),
+        latency: await text(page, `${runtime}-latency`),
+        size: await text(page, `${runtime}-size`),
+        ...(runtime === 'tfjs' ? {} : { agreement: await text(page, `${runtime}-agreement`) }),
+      };
+    }
     if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
     await page.getByTestId('clear').click();
     await page.evaluate(() => window.demo.predict(window.demo.currentInput));

@@ -1,6 +1,8 @@
-"""The browser stage through the CLI: the converted digits model in headless Chromium on every backend, with
-parity and timings per runtime and backend in report.json and report.html; a backend that breaks tolerance
-fails the stage by name (exit 3); a missing Chromium skips the stage with a clear line, or fails it under CI."""
+"""The browser stage through the CLI: the converted digits model in headless Chromium on every backend (TF.js,
+ONNX Runtime Web, and the TFLite file in LiteRT.js), with parity and timings per runtime and backend in
+report.json and report.html; a backend that breaks tolerance fails the stage by name (exit 3); a folder without
+TFLite runs without LiteRT.js and says so; a missing Chromium skips the stage with a clear line, or fails it
+under CI."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from runcli import DIGITS, run_cli
 from converter.errors import ConversionError
 from converter.stages import browser as browser_stage
 
-EXPECTED = {"tfjs_wasm", "tfjs_wasm_threads", "tfjs_webgl", "onnx_wasm", "onnx_wasm_threads"}
+EXPECTED = {"tfjs_wasm", "tfjs_wasm_threads", "tfjs_webgl", "onnx_wasm", "onnx_wasm_threads", "litert.js_wasm",
+            "litert.js_wasm_threads"}
 
 
 def test_digits_runs_on_every_backend_in_chromium(digits_report, digits_dir, browser_tools):
@@ -28,9 +31,13 @@ def test_digits_runs_on_every_backend_in_chromium(digits_report, digits_dir, bro
         assert r["warm_runs"] == browser_stage.WARM_RUNS
         # The model files were really fetched, and the runtime's own code and wasm with them.
         assert r["model_bytes"] > 100_000 and r["bytes_downloaded"] > r["model_bytes"], r
-    assert records["tfjs_wasm"]["threads"] == 1 and records["onnx_wasm"]["threads"] == 1
-    assert records["tfjs_wasm_threads"]["threads"] > 1 and records["onnx_wasm_threads"]["threads"] > 1
-    assert records["onnx_wasm"]["tolerance"] == digits_report["tolerances"]["fp32"]
+    for runtime in ("tfjs", "onnx", "litert.js"):
+        assert records[f"{runtime}_wasm"]["threads"] == 1 and records[f"{runtime}_wasm_threads"]["threads"] > 1
+    # LiteRT.js runs the Android app's file: the fp32 TFLite model, held to fp32.
+    assert {r["runtime"] for k, r in records.items() if k.startswith("litert.js")} == {"litert.js"}
+    assert records["litert.js_wasm"]["model_bytes"] == (digits_dir / "tflite" / "model_float32.tflite").stat().st_size
+    for key in ("onnx_wasm", "litert.js_wasm"):
+        assert records[key]["tolerance"] == digits_report["tolerances"]["fp32"] and records[key]["precision"] == "fp32"
     assert records["tfjs_webgl"]["tolerance"] == digits_report["tolerances"]["fp16"]  # the demo's rule
     assert stage["browser_env"]["crossOriginIsolated"] is True
     # One comparison with PyTorch per backend that ran, recorded with its runtime.
@@ -42,20 +49,46 @@ def test_digits_runs_on_every_backend_in_chromium(digits_report, digits_dir, bro
     assert json.loads((digits_dir / "browser.json").read_text())["records"] == stage["browser"]
 
 
-def test_a_backend_that_breaks_tolerance_fails_the_stage_by_name(tmp_path, browser_tools):
-    out = tmp_path / "planted"
-    env = {**os.environ, browser_stage.PLANT_ENV: "tfjs_webgl"}
-    proc = run_cli("convert", *DIGITS, "--cases", "4", "--targets", "browser", "--out", out, env=env)
-
+def _planted(tmp_path, key: str, targets: str) -> tuple[str, dict, dict]:
+    """The digits conversion with `key`'s outputs perturbed in the page (5% off): exit 3, and that backend alone
+    failed. Returns the CLI's output, the report and its browser stage."""
+    env = {**os.environ, browser_stage.PLANT_ENV: key}
+    proc = run_cli("convert", *DIGITS, "--cases", "4", "--targets", targets, "--out", tmp_path / "planted", env=env)
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "browser differs from PyTorch" in proc.stdout and "tfjs_webgl (tolerance 0.01)" in proc.stdout
+    assert "browser differs from PyTorch" in proc.stdout
     report = json.loads((tmp_path / "planted.failed" / "report.json").read_text())
     stage = next(s for s in report["stages"] if s["name"] == "browser")
     assert stage["status"] == "failed" and stage["error"]["type"] == "ParityError"
     status = {r["key"]: r["status"] for r in stage["browser"]}
-    assert status["tfjs_webgl"] == "failed"
-    assert all(v in ("passed", "unavailable") for k, v in status.items() if k != "tfjs_webgl"), status
+    assert status[key] == "failed"
+    assert all(v in ("passed", "unavailable") for k, v in status.items() if k != key), status
+    return proc.stdout, report, stage
+
+
+def test_a_backend_that_breaks_tolerance_fails_the_stage_by_name(tmp_path, browser_tools):
+    said, report, stage = _planted(tmp_path, "tfjs_webgl", "browser")
+    assert "tfjs_webgl (tolerance 0.01)" in said
     assert [s["status"] for s in report["stages"] if s["name"] != "browser"] == ["passed"] * 3
+    # No TFLite in this folder (--targets browser): the stage ran without LiteRT.js, and says so.
+    assert not any(r["runtime"] == "litert.js" for r in stage["browser"])
+    assert any("LiteRT.js did not run: there is no tflite_fp32 artifact" in note for note in stage["notes"])
+
+
+def test_litert_js_breaking_tolerance_fails_the_stage_by_name(tmp_path, browser_tools):
+    said, _, stage = _planted(tmp_path, "litert.js_wasm", "browser,tflite")
+    assert "litert.js_wasm: " in said  # held to fp32, the stage's own tolerance here
+    assert {r["key"]: r["status"] for r in stage["browser"]}["litert.js_wasm_threads"] == "passed"
+
+
+def test_litert_js_runs_when_there_is_a_tflite_file_with_inputs_it_has_tensors_for():
+    from types import SimpleNamespace
+
+    def ctx(artifacts, dtype):
+        return SimpleNamespace(artifacts=dict.fromkeys(artifacts), inputs=[SimpleNamespace(name="ids", dtype=dtype)])
+
+    assert browser_stage.litert_absent(ctx(["tfjs", "tflite_fp32"], "int32")) is None
+    assert "no tflite_fp32 artifact" in browser_stage.litert_absent(ctx(["tfjs"], "float32"))
+    assert "not ids (int64)" in browser_stage.litert_absent(ctx(["tfjs", "tflite_fp32"], "int64"))
 
 
 def test_missing_chromium_skips_the_stage_and_says_so(tmp_path, browser_tools):

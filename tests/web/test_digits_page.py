@@ -38,19 +38,20 @@ def test_drawn_digit_is_classified_like_pytorch(pointer, demo_url, run_browser, 
 
     reference = torch_output(torch_model, pixels, golden["inputs"][0]["shape"])
     expected = str(int(reference.argmax()))
-    assert page["tfjsTop3"][0] == expected
-    assert page["ortTop3"][0] == expected
+    for runtime in ("tfjs", "ort", "litert"):  # TF.js, ONNX Runtime Web and LiteRT.js side by side
+        assert page[runtime]["top3"][0] == expected, runtime
     # Equality with PyTorch alone would also hold for inverted ink; the drawn zero must read as a zero.
     assert expected == "0"
     parity = compare([{output_name: reference}], [{output_name: np.array(page["output"]).reshape(reference.shape)}],
                      golden["tolerances"]["fp32"], "tfjs in Chromium")
     assert parity.passed, parity.to_json()
 
-    assert page["agreement"].startswith("TF.js and ONNX Runtime agree")
-    assert page["agreement"].endswith("same top-1 class: yes")
-    for latency in (page["tfjsLatency"], page["ortLatency"]):
-        assert re.fullmatch(rf"\d+\.\d+ ms \(median of {RUNS}\)", latency)
-    assert all(re.fullmatch(r"\d+(\.\d+)? KiB", size) for size in (page["tfjsSize"], page["ortSize"]))
+    for runtime, name in (("ort", "ONNX Runtime Web"), ("litert", "LiteRT.js")):
+        assert page[runtime]["agreement"].startswith(f"TF.js and {name} agree")
+        assert page[runtime]["agreement"].endswith("same top-1 class: yes")
+    for runtime in ("tfjs", "ort", "litert"):
+        assert re.fullmatch(rf"\d+\.\d+ ms \(median of {RUNS}\)", page[runtime]["latency"])
+        assert re.fullmatch(r"\d+(\.\d+)? KiB", page[runtime]["size"])
     assert page["parity"].startswith("parity OK")
     assert screenshot.stat().st_size > 0
 

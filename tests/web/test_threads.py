@@ -1,6 +1,6 @@
 """Wasm threads in the real browser: `serve` makes the page cross-origin isolated (COOP/COEP), the demo runs
-TF.js and ONNX Runtime Web on several threads and says how many; a host without those headers gets one
-thread, and the page says why."""
+TF.js, ONNX Runtime Web and LiteRT.js on several threads and says how many; a host without those headers gets
+one thread, and the page says why."""
 
 from __future__ import annotations
 
@@ -30,19 +30,20 @@ def test_serve_sends_the_isolation_headers(demo_url):
             assert headers[name] == value, (path, name)
 
 
-def test_isolated_page_runs_both_runtimes_on_threads(demo_url, run_browser):
+def test_isolated_page_runs_the_wasm_runtimes_on_threads(demo_url, run_browser):
     page = run_browser("threads", demo_url, hardwareConcurrency=CORES)
 
     assert page["problems"] == []  # no CSP violation from the runtimes' blob: workers
     assert page["crossOriginIsolated"] is True
-    assert page["tfjs"] == CORES // 2 and page["ort"] == CORES
-    assert page["shown"].startswith(f"wasm threads: TF.js {CORES // 2}, ONNX Runtime Web {CORES} (cross-origin isolated")
+    assert page["tfjs"] == CORES // 2 and page["ort"] == CORES and page["litert"] == CORES
+    assert page["shown"].startswith(f"wasm threads: TF.js {CORES // 2}, ONNX Runtime Web {CORES}, LiteRT.js {CORES} "
+                                    "(cross-origin isolated")
     assert page["golden"]["passed"], page["golden"]  # threads change nothing in the outputs
 
 
 def test_threads_query_parameter_sets_the_count(demo_url, run_browser):
     page = run_browser("threads", demo_url + "&threads=1", hardwareConcurrency=CORES)
-    assert page["crossOriginIsolated"] is True and page["tfjs"] == 1 and page["ort"] == 1
+    assert page["crossOriginIsolated"] is True and page["tfjs"] == 1 and page["ort"] == 1 and page["litert"] == 1
 
 
 def test_host_without_coop_coep_gets_one_thread_and_says_so(serve_folder, digits_dir, run_browser):
@@ -51,6 +52,6 @@ def test_host_without_coop_coep_gets_one_thread_and_says_so(serve_folder, digits
 
     assert page["problems"] == []
     assert page["crossOriginIsolated"] is False
-    assert page["tfjs"] == 1 and page["ort"] == 1
+    assert page["tfjs"] == 1 and page["ort"] == 1 and page["litert"] == 1
     assert "not cross-origin isolated" in page["shown"] and "COOP/COEP" in page["shown"]
     assert page["golden"]["passed"]

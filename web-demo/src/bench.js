@@ -3,11 +3,12 @@
 // backend).
 // scripts/bench_web.py writes bench.json and reads window.bench.result.
 //
-// bench.json: {"runs": 30, "threads"?: 1, "entries": [{"label", "runtime": "tfjs"|"onnx", "backend"?, "path",
-//              "inputs": [{"artifact_name", "shape", "dtype"}], "outputs": [{"artifact_name"}]}]}
+// bench.json: {"runs": 30, "threads"?: 1, "entries": [{"label", "runtime": "tfjs"|"onnx"|"litert.js", "backend"?,
+//              "path", "inputs": [{"artifact_name", "shape", "dtype"}], "outputs": [{"artifact_name"}]}]}
 import * as fmt from './format.js';
 import { sizeOf } from './layout.js';
 import { fetchJson, resolveModelUrl } from './modelSource.js';
+import { LiteRtModel, liteRtThreads, setLiteRtThreads } from './litertRuntime.js';
 import { OrtModel, ortThreads, setOrtThreads } from './ortRuntime.js';
 import { isolated } from './threads.js';
 import { median, timeRuns, warmUp, WARMUP_RUNS } from './timing.js';
@@ -19,8 +20,8 @@ import { byId, setText, showError } from './view.js';
 // Each block starts with one untimed run: the previous model has just pushed this one's weights out of cache.
 const BLOCK_RUNS = 5;
 
-// ONNX Runtime does not use TF.js, so its entries join the wasm group.
-const backendOf = (entry) => (entry.runtime === 'onnx' ? 'wasm' : entry.backend ?? 'wasm');
+// ONNX Runtime and LiteRT.js do not use TF.js, so their entries join the wasm group.
+const backendOf = (entry) => (entry.runtime === 'tfjs' ? entry.backend ?? 'wasm' : 'wasm');
 
 // Latency does not depend on the values for these models; random data only avoids all-zero shortcuts.
 function randomInputs(entry) {
@@ -29,9 +30,15 @@ function randomInputs(entry) {
   }));
 }
 
+const LOADERS = {
+  tfjs: (url, entry) => TfjsModel.load(url, entry),
+  onnx: (url) => OrtModel.load(url),
+  'litert.js': (url) => LiteRtModel.load(url),
+};
+
 async function load(baseUrl, entry) {
   const url = new URL(entry.path, baseUrl);
-  const model = entry.runtime === 'onnx' ? await OrtModel.load(url) : await TfjsModel.load(url, entry);
+  const model = await LOADERS[entry.runtime](url, entry);
   const inputs = randomInputs(entry);
   return { entry, model, run: () => model.run(inputs), times: [] };
 }
@@ -74,10 +81,11 @@ function addRow(row) {
 async function run() {
   const baseUrl = resolveModelUrl(window.location);
   const config = await fetchJson(new URL('bench.json', baseUrl), 'bench.json');
-  // Both wasm runtimes get the same count (threads need the page cross-origin isolated: threads.js).
+  // The wasm runtimes get the same count (threads need the page cross-origin isolated: threads.js).
   const threads = config.threads ?? 1;
   setWasmThreads(threads);
   setOrtThreads(threads);
+  setLiteRtThreads(threads);
   const backends = [...new Set(config.entries.map(backendOf))];
   const rows = [];
   for (const backend of backends) {
@@ -92,7 +100,7 @@ async function run() {
     runs: config.runs, warmupRuns: WARMUP_RUNS, blockRuns: BLOCK_RUNS,
     // Whether TF.js's wasm backend ran on more than one thread, and each runtime's count.
     tfjsWasmThreads: (wasmThreadsInUse() ?? 1) > 1,
-    threads: { crossOriginIsolated: isolated(), tfjs: wasmThreadsInUse(), ort: ortThreads() },
+    threads: { crossOriginIsolated: isolated(), tfjs: wasmThreadsInUse(), ort: ortThreads(), litert: liteRtThreads() },
     userAgent: navigator.userAgent, rows,
   };
 }

@@ -5,7 +5,7 @@
 //   window.check.run(request)   -> {outputs: [[base64 float32 per output, PyTorch layout] per case], coldMs,
 //                                   warmMedianMs, warmRuns, bytes, modelBytes, threads, backend}
 //
-// request: {runtime: "tfjs"|"onnx", backend, threads, runs, artifact (metadata.json's entry: path,
+// request: {runtime: "tfjs"|"onnx"|"litert.js", backend, threads, runs, artifact (metadata.json's entry: path,
 // inputs/outputs with artifact_name and perm), inputs: [[{name, dtype, shape, data (base64)}] per case]}.
 // Inputs arrive in PyTorch's layout and outputs leave in it: the page transposes with the artifact's perms.
 import { inversePerm, transposeFlat } from './layout.js';
@@ -77,7 +77,14 @@ async function loadOnnx(url, request) {
   return { model, threads: () => ort.ortThreads(), backend: 'wasm' };
 }
 
-const LOADERS = { tfjs: loadTfjs, onnx: loadOnnx };
+async function loadLitert(url, request) {
+  const litert = await import('./litertRuntime.js');
+  litert.setLiteRtThreads(request.threads ?? 1);
+  const model = await litert.LiteRtModel.load(url, request.backend);
+  return { model, threads: () => model.threads, backend: model.accelerator };
+}
+
+const LOADERS = { tfjs: loadTfjs, onnx: loadOnnx, 'litert.js': loadLitert };
 
 async function run(request) {
   const base = new URL(new URL(window.location.href).searchParams.get('model') ?? 'model/', window.location.href);

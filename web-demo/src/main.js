@@ -13,12 +13,33 @@ import * as view from './view.js';
 
 const DEFAULT_BACKEND = 'wasm';
 
+// The runtimes shown beside TF.js, each on its own artifact and in its own column (cells `${id}-output`,
+// `${id}-latency`, `${id}-size`, `${id}-agreement`). Each is a separate chunk, fetched after the TF.js side is
+// usable; load resolves to {model, threads} (its wasm thread count).
+const COMPANIONS = [
+  {
+    id: 'ort', name: 'ONNX Runtime Web', artifact: 'onnx', what: 'ONNX model',
+    async load(url) {
+      const { OrtModel, ortThreads } = await import('./ortRuntime.js');
+      return { model: await OrtModel.load(url), threads: ortThreads() };
+    },
+  },
+  {
+    id: 'litert', name: 'LiteRT.js', artifact: 'tflite_fp32', what: 'TFLite fp32 model',
+    async load(url) {
+      const { LiteRtModel, liteRtThreads } = await import('./litertRuntime.js');
+      return { model: await LiteRtModel.load(url), threads: liteRtThreads() };
+    },
+  },
+];
+
 const state = {
   meta: null,
   golden: null,
   tfjs: null,
-  ort: null, // stays null when ONNX Runtime Web cannot load the model; the TF.js side still works
-  ortThreads: null, // ONNX Runtime Web's numThreads once it loaded
+  // id -> Predictor, for each companion that loaded and ran its model (the TF.js side works without them).
+  companions: {},
+  threads: { ort: null, litert: null }, // each companion's wasm threads once it loaded
   input: null, // {name: typed array}, PyTorch layout: what the outputs and latencies are shown for
 };
 
@@ -43,21 +64,23 @@ async function loadTfjs(baseUrl, meta) {
   }
 }
 
-// ONNX Runtime is a separate chunk, fetched after the TF.js side is already usable.
-async function loadOrt(baseUrl, meta) {
-  const artifact = meta.artifacts.onnx;
+async function loadCompanion(baseUrl, meta, companion) {
+  const artifact = meta.artifacts[companion.artifact];
   if (!artifact) {
-    view.setText('ort-output', 'This folder has no ONNX model.');
+    view.setText(`${companion.id}-output`, `This folder has no ${companion.what}.`);
     return;
   }
   try {
-    const { OrtModel, ortThreads } = await import('./ortRuntime.js');
-    state.ort = new Predictor(await OrtModel.load(new URL(artifact.path, baseUrl)), artifact, meta);
-    state.ortThreads = ortThreads();
-    view.setText('wasm-threads', describeThreads(wasmThreadsInUse(), state.ortThreads));
-    view.setText('ort-size', fmt.bytes(state.ort.bytes));
+    const { model, threads } = await companion.load(new URL(artifact.path, baseUrl));
+    const predictor = new Predictor(model, artifact, meta);
+    // A model the runtime loads but cannot run (LiteRT.js has no int64 tensors) is said here, in its column.
+    await predictor.predict(caseInputs(state.golden, meta, 0));
+    state.companions[companion.id] = predictor;
+    state.threads[companion.id] = threads;
+    view.setText('wasm-threads', describeThreads(wasmThreadsInUse(), state.threads));
+    view.setText(`${companion.id}-size`, fmt.bytes(predictor.bytes));
   } catch (err) {
-    view.setText('ort-output', `ONNX Runtime Web could not load ${artifact.path}: ${err.message}`);
+    view.setText(`${companion.id}-output`, `${companion.name} could not run ${artifact.path}: ${err.message}`);
   }
 }
 
@@ -75,13 +98,16 @@ async function refreshParity() {
 async function showOutputs() {
   const tfjsOut = await state.tfjs.predict(state.input);
   view.renderOutputs('tfjs-output', tfjsOut, state.meta);
-  if (!state.ort) return;
-  const ortOut = await state.ort.predict(state.input);
-  view.renderOutputs('ort-output', ortOut, state.meta);
   const specs = state.meta.outputs;
-  const result = compareAll(specs.map((s) => [[tfjsOut[s.name], ortOut[s.name]]]));
-  const top1 = specs.length === 1 ? sameTop1(tfjsOut[specs[0].name], ortOut[specs[0].name], specs[0].shape) : null;
-  view.renderAgreement(result, tolerance().tolerance, top1);
+  for (const { id, name } of COMPANIONS) {
+    const predictor = state.companions[id];
+    if (!predictor) continue;
+    const out = await predictor.predict(state.input);
+    view.renderOutputs(`${id}-output`, out, state.meta);
+    const result = compareAll(specs.map((s) => [[tfjsOut[s.name], out[s.name]]]));
+    const top1 = specs.length === 1 ? sameTop1(tfjsOut[specs[0].name], out[specs[0].name], specs[0].shape) : null;
+    view.renderAgreement(`${id}-agreement`, name, result, tolerance().tolerance, top1);
+  }
 }
 
 async function measure() {
@@ -89,9 +115,11 @@ async function measure() {
   const label = (value) => `${fmt.ms(value)} (median of ${runs})`;
   view.setText('tfjs-latency', 'measuring…');
   view.setText('tfjs-latency', label(await state.tfjs.latencyMs(state.input, runs)));
-  if (!state.ort) return;
-  view.setText('ort-latency', 'measuring…');
-  view.setText('ort-latency', label(await state.ort.latencyMs(state.input, runs)));
+  for (const { id } of COMPANIONS) {
+    if (!state.companions[id]) continue;
+    view.setText(`${id}-latency`, 'measuring…');
+    view.setText(`${id}-latency`, label(await state.companions[id].latencyMs(state.input, runs)));
+  }
 }
 
 // Everything shown for the TF.js side depends on the backend: redo parity and outputs after a switch.
@@ -169,7 +197,7 @@ async function start() {
   view.setText('model-name', meta.model);
 
   const backends = await availableBackends();
-  // Both wasm runtimes start with the page's thread count (threads.js): all cores when cross-origin isolated.
+  // The wasm runtimes start with the page's thread count (threads.js): all cores when cross-origin isolated.
   setWasmThreads(wasmThreadCount());
   await setBackend(DEFAULT_BACKEND);
   view.setText('wasm-threads', describeThreads(wasmThreadsInUse()));
@@ -182,7 +210,7 @@ async function start() {
   else setupGeneric();
   view.byId('app').hidden = false;
 
-  await loadOrt(baseUrl, meta);
+  for (const companion of COMPANIONS) await loadCompanion(baseUrl, meta, companion);
   // Outputs and latencies are for golden case 0 until the user draws or picks another input.
   state.input = caseInputs(state.golden, meta, 0);
   view.setText('input-source', GOLDEN_SOURCE);
@@ -223,8 +251,8 @@ window.demo = {
   get backend() {
     return currentBackend();
   },
-  // {crossOriginIsolated, tfjs, ort}: the wasm thread counts in use (ort: null until ONNX Runtime loaded).
+  // {crossOriginIsolated, tfjs, ort, litert}: the wasm thread counts in use (ort, litert: null until loaded).
   get threads() {
-    return { crossOriginIsolated: isolated(), tfjs: wasmThreadsInUse(), ort: state.ortThreads };
+    return { crossOriginIsolated: isolated(), tfjs: wasmThreadsInUse(), ...state.threads };
   },
 };

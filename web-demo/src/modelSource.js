@@ -48,12 +48,12 @@ function validateArtifact(meta, name) {
 }
 
 // Checks the parts of the contract (docs/artifacts.md) the page relies on, before anything is loaded.
-// The ONNX model is optional: without it the page shows TF.js alone.
+// The ONNX and TFLite models are optional: without them the page shows TF.js alone.
 export function validateMetadata(meta) {
   if (meta.format !== 1) throw new DemoError(`metadata.json has format ${meta.format}; this demo reads format 1.`);
   requireField(meta.inputs, 'inputs');
   requireField(meta.outputs, 'outputs');
   validateArtifact(meta, 'tfjs');
-  if (meta.artifacts.onnx) validateArtifact(meta, 'onnx');
+  for (const name of ['onnx', 'tflite_fp32']) if (meta.artifacts[name]) validateArtifact(meta, name);
   return meta;
 }

@@ -68,9 +68,10 @@ export function renderParity(result, precision, backend, loosened) {
     : '';
 }
 
-export function renderAgreement(result, tolerance, sameTop1) {
-  const verdict = result.finite && result.maxRelErr <= tolerance ? 'TF.js and ONNX Runtime agree' : 'TF.js and ONNX Runtime DISAGREE';
+// How far runtime `name`'s outputs are from TF.js's, into element `id`.
+export function renderAgreement(id, name, result, tolerance, sameTop1) {
+  const verdict = `TF.js and ${name} ${result.finite && result.maxRelErr <= tolerance ? 'agree' : 'DISAGREE'}`;
   const top1 = sameTop1 === null ? '' : `; same top-1 class: ${sameTop1 ? 'yes' : 'no'}`;
-  setText('agreement', `${verdict}: max |difference| ${fmt.err(result.maxAbsErr)}, relative ${fmt.err(result.maxRelErr)} ` +
+  setText(id, `${verdict}: max |difference| ${fmt.err(result.maxAbsErr)}, relative ${fmt.err(result.maxRelErr)} ` +
     `(tolerance ${fmt.err(tolerance)})${top1}`);
 }
