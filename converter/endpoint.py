@@ -152,8 +152,11 @@ def deployment(args, files_ref, name: str):
 
     if args.autoscale:
         low, high = args.autoscale
+        # Up within seconds of a burst (inference requests queue behind each other), down only after a quiet
+        # minute (a replica costs a golden check and a model load to bring back).
         scaling = {"autoscaling_config": {"min_replicas": low, "max_replicas": high, "initial_replicas": max(low, 1),
-                                          "target_ongoing_requests": 2}}
+                                          "target_ongoing_requests": 2, "upscale_delay_s": 3,
+                                          "downscale_delay_s": 60}}
     else:
         scaling = {"num_replicas": args.replicas}
     threads = _threads(args)

@@ -151,14 +151,21 @@ def test_bad_requests_get_4xx_and_the_replicas_keep_serving(endpoint, golden_cas
         assert status == 200 and _rel(doc["output"], golden_cases[0][1]) <= 1e-4
 
 
-def _replica_pids() -> list[int]:
-    return [p.pid for p in psutil.process_iter(["cmdline"])
-            if any("ServeReplica:converter" in part for part in (p.info["cmdline"] or []))]
+def _replica_pids(ep: EndpointProcess) -> list[int]:
+    """The endpoint's replica processes (its embedded Ray runs below it)."""
+    pids = []
+    for p in psutil.Process(ep.proc.pid).children(recursive=True):
+        try:
+            if any("ServeReplica:converter" in part for part in p.cmdline()):
+                pids.append(p.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return pids
 
 
 def test_a_replica_killed_under_load_loses_no_request(endpoint, golden_cases):
     bodies = [json.dumps({"x": x.tolist()}).encode() for x, _ in golden_cases]
-    before = _replica_pids()
+    before = _replica_pids(endpoint)
     assert len(before) == REPLICAS
     killed = []
 
@@ -176,9 +183,10 @@ def test_a_replica_killed_under_load_loses_no_request(endpoint, golden_cases):
         assert _rel(json.loads(answer.body)["output"], want) <= 1e-4
     # Serve replaces the replica
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (len(_replica_pids()) == REPLICAS and killed[0] not in _replica_pids()):
+    after = _replica_pids(endpoint)
+    while time.monotonic() < deadline and not (len(after) == REPLICAS and killed[0] not in after):
         time.sleep(0.5)
-    after = _replica_pids()
+        after = _replica_pids(endpoint)
     assert len(after) == REPLICAS and killed[0] not in after, (before, after)
     print(f"400 requests at 4 clients, one replica of {REPLICAS} killed half-way: {load.throughput:.0f} req/s, "
           f"p50 {load.percentile_ms(50):.1f} ms, p99 {load.percentile_ms(99):.1f} ms, {load.retried} retried")
@@ -237,3 +245,20 @@ def test_a_folder_without_a_model_is_a_usage_error(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "[endpoint]" in proc.stderr and "model.onnx" in proc.stderr
+
+
+def test_autoscale_adds_a_replica_under_load(digits_dir, golden_cases):
+    """--autoscale 1,2 starts one replica; a burst of concurrent requests brings the second."""
+    ep = EndpointProcess(digits_dir, "--autoscale", "1,2", cwd=REPO)
+    try:
+        ep.wait_ready()
+        assert len(_replica_pids(ep)) == 1
+        bodies = [json.dumps({"x": x.tolist()}).encode() for x, _ in golden_cases]
+        deadline = time.monotonic() + 90
+        while len(_replica_pids(ep)) < 2 and time.monotonic() < deadline:
+            load = run_load(ep.base + "/invocations", bodies, {"content-type": "application/json"}, requests=200,
+                            concurrency=8)
+            assert all(a.status == 200 for a in load.answers)
+        assert len(_replica_pids(ep)) == 2, ep.output
+    finally:
+        assert ep.stop() == 0, ep.output

@@ -263,6 +263,10 @@ def test_dynamic_batch_runs_every_artifact_at_another_batch_size(tmp_path):
     graph = json.loads((out / "tfjs" / "model.json").read_text())["modelTopology"]["node"]
     placeholder = next(n for n in graph if n["op"] == "Placeholder")
     assert placeholder["attr"]["shape"]["shape"]["dim"][0]["size"] == "-1"
+    browser = next(s for s in report["stages"] if s["name"] == "browser")
+    assert any("LiteRT.js did not run" in note and "dynamic axis" in note for note in browser["notes"]), browser
+    runs = json.loads((out / "browser.json").read_text())["runs"]
+    assert runs and not [r for r in runs if r["runtime"] == "litert.js"]
 
 
 def test_every_artifact_that_can_carry_files_records_its_layouts(digits_dir):

@@ -95,6 +95,10 @@ def litert_absent(ctx: Context) -> str | None:
     odd = [f"{s.name} ({s.dtype})" for s in ctx.inputs if s.dtype not in LITERT_FEEDABLE]
     if odd:
         return f"LiteRT.js did not run: it takes {' and '.join(LITERT_FEEDABLE)} inputs, not {', '.join(odd)}"
+    dynamic = [s.name for s in ctx.inputs if s.dynamic_axes]
+    if dynamic:  # its runtime compares a tensor's type with the model's exactly, -1 included, and cannot resize
+        return (f"LiteRT.js did not run: input {', '.join(dynamic)} has a dynamic axis (--dynamic-batch), and "
+                "LiteRT.js 2.5 takes only tensors of the model's declared shape (no input resizing)")
     return None
 
 
