@@ -142,9 +142,10 @@ class EndpointProcess:
     def metrics_url(self) -> str:
         return next(line for line in self.lines if "metrics:" in line).split()[-2]
 
-    def stop(self) -> int:
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """Ctrl-C by default; SIGTERM (a service manager's stop) where SIGINT is ignored, as in a background job."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signum)
             try:
                 return self.proc.wait(60)
             except subprocess.TimeoutExpired:

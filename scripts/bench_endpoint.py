@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def serve_run(folder: Path, replicas: int, requests: int, concurrency: int) -> d
         run_load(url, data, headers, requests=50, concurrency=concurrency)
         load = run_load(url, data, headers, requests=requests, concurrency=concurrency)
     finally:
-        ep.stop()
+        ep.stop(signal.SIGTERM)  # SIGINT is ignored when this runs as a background job
     failed = sum(a.status != 200 for a in load.answers)
     return {"throughput": load.throughput, "p50": load.percentile_ms(50), "p99": load.percentile_ms(99),
             "failed": failed, "retried": load.retried, "load": load_avg}
@@ -131,7 +132,8 @@ status 200. Median of {args.runs} runs per row; the replica counts' order altern
 
 Ray Serve's proxy, the HTTP parsing and JSON decoding cost far more than this model's inference (a few
 microseconds): with {os.cpu_count()} cores shared by the proxy, the replicas and the client threads, more replicas
-cannot add throughput here; they add it where each replica has cores of its own (a cluster, `--address`).
+do not add throughput here; what they add where each replica has cores of its own (a larger
+machine, a cluster through `--address`) was not measured.
 """
     write_section("endpoint", body)
     print(body)
