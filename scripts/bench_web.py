@@ -122,7 +122,8 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
     ours = next(row for row in result["rows"] if row["label"] == OURS)["medianMs"]
     chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
     lines = [
-        "## Web: mobilenet_v2 in headless Chromium",
+        "## Web: mobilenet_v2 in headless Chromium" + (f", {result['threads']['tfjs']} wasm threads"
+                                                         if result["threads"]["tfjs"] != 1 else ""),
         "",
         f"Command: `{command}`. Measured {datetime.date.today()} on {os.cpu_count()} CPU cores "
         f"({platform.machine()}; 1-minute load average {os.getloadavg()[0]:.1f} when the run ended, other work "
@@ -197,7 +198,7 @@ def main() -> None:
     command = "python scripts/bench_web.py" + (f" --runs {args.runs}" if args.runs != 30 else "") + \
         (f" --threads {args.threads}" if args.threads != 1 else "")
     section = markdown(result, reports, work, command)
-    write_section("bench_web", section)
+    write_section("bench_web" if args.threads == 1 else f"bench_web_threads_{args.threads}", section)
     print(section)
 
 
