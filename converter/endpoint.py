@@ -165,6 +165,17 @@ def deployment(args, files_ref, name: str):
         files_ref, args.artifact, name, int(args.max_body_mb * 1024**2), threads)
 
 
+def _http_address(args) -> tuple[str, int]:
+    """Where Serve's HTTP proxy listens: ours, unless the cluster ran Serve already (then its settings hold)."""
+    try:
+        from ray.serve.context import _get_global_client  # no public API says this
+
+        config = _get_global_client().http_config
+        return config.host, config.port
+    except (ImportError, AttributeError, RuntimeError):
+        return args.host, args.port
+
+
 def _most_replicas(args) -> int:
     return args.autoscale[1] if args.autoscale else args.replicas
 
@@ -215,7 +226,11 @@ def _serve(args, serve, files_ref, name: str, metrics_port: int) -> None:
         raise ParityError(f"no replica would start: {_cause(_deployment_message() or str(exc))}", stage=STAGE,
                           hint="the artifact no longer matches PyTorch's outputs in golden/: convert the model "
                                "again") from None
-    base = f"http://{args.host}:{args.port}"
+    host, port = _http_address(args)
+    if (host, port) != (args.host, args.port):
+        print(f"note: Serve already runs on this cluster, its HTTP proxy on {host}:{port}: --host and --port do "
+              "not apply", flush=True)
+    base = f"http://{host}:{port}"
     scale = f"{args.autoscale[0]}-{args.autoscale[1]} replicas (autoscaling)" if args.autoscale \
         else f"{args.replicas} replica{'s' * (args.replicas > 1)}"
     scale += f", {_threads(args)} thread{'s' * (_threads(args) > 1)} each"

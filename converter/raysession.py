@@ -3,7 +3,8 @@
 Ray started here keeps to itself: its logs go to its session folder (/tmp/ray/session_*), not the terminal; usage
 statistics are never sent (no network access); its token authentication stays on, asked for by name, which
 keeps it on without the notice it prints at every start (RAY_AUTH_MODE=token, unless set otherwise: Ray reads it
-when imported, so only before that). A cluster address that nothing answers fails in seconds, where ray.init
+when imported, so only before that). A cluster started with `ray start` has token authentication on too: this
+side then sends the token of ~/.ray/auth_token (or RAY_AUTH_TOKEN), as Ray's own CLI does. A cluster address that nothing answers fails in seconds, where ray.init
 would wait minutes.
 """
 
@@ -24,12 +25,13 @@ def session(address: str | None, stage: str, local: dict):
     Shuts Ray down on the way out (unless the caller had it running already)."""
     if "ray" not in sys.modules:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if not address:
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
-    for name in ("ray", "ray.serve"):  # after the import, which configures them
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in ("ray", "ray.serve"):  # after the import, which configures them; serve.start sets its level
+        logger = logging.getLogger(name)  # again, so a filter keeps its INFO lines out of the terminal
+        logger.setLevel(logging.ERROR)
+        logger.addFilter(_errors_only)
     if ray.is_initialized():  # a caller's own Ray (in-process use)
         yield ray
         return
@@ -48,6 +50,10 @@ def session(address: str | None, stage: str, local: dict):
         yield ray
     finally:
         ray.shutdown()
+
+
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
 
 
 def _check_reachable(address: str, stage: str) -> None:
