@@ -83,12 +83,14 @@ def test_litert_js_breaking_tolerance_fails_the_stage_by_name(tmp_path, browser_
 def test_litert_js_runs_when_there_is_a_tflite_file_with_inputs_it_has_tensors_for():
     from types import SimpleNamespace
 
-    def ctx(artifacts, dtype):
-        return SimpleNamespace(artifacts=dict.fromkeys(artifacts), inputs=[SimpleNamespace(name="ids", dtype=dtype)])
+    def ctx(artifacts, dtype, dynamic_axes=()):
+        spec = SimpleNamespace(name="ids", dtype=dtype, dynamic_axes=dynamic_axes)
+        return SimpleNamespace(artifacts=dict.fromkeys(artifacts), inputs=[spec])
 
     assert browser_stage.litert_absent(ctx(["tfjs", "tflite_fp32"], "int32")) is None
     assert "no tflite_fp32 artifact" in browser_stage.litert_absent(ctx(["tfjs"], "float32"))
     assert "not ids (int64)" in browser_stage.litert_absent(ctx(["tfjs", "tflite_fp32"], "int64"))
+    assert "dynamic axis" in browser_stage.litert_absent(ctx(["tfjs", "tflite_fp32"], "float32", (0,)))
 
 
 def test_missing_chromium_skips_the_stage_and_says_so(tmp_path, browser_tools):
