@@ -64,7 +64,7 @@ class Endpoint:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(data)
         self.model = Model(root, artifact, threads=threads)
-        self.golden_rel_err = self.model.check_golden()  # raises GoldenError: this replica never takes traffic
+        self.model.check_golden()  # raises GoldenError: this replica never takes traffic
         self.name = name
         self.max_body = max_body_bytes
         self.log = logging.getLogger("ray.serve")
@@ -197,7 +197,7 @@ def main(args) -> int:
         raise UsageError("--replicas and --threads must be at least 1", stage=STAGE)
     if args.address is None:
         _require_free(args.host, args.port)
-    metrics_port = args.metrics_port or (_free_port() if args.address is None else 0)
+    metrics_port = args.metrics_port or (free_port() if args.address is None else 0)
 
     local = {"num_cpus": max(os.cpu_count() or 1, _most_replicas(args) * _threads(args)),
              "object_store_memory": max(OBJECT_STORE_BYTES, 3 * sum(map(len, files.values()))),
@@ -223,9 +223,10 @@ def _serve(args, serve, files_ref, name: str, metrics_port: int) -> None:
     try:
         serve.run(deployment(args, files_ref, name), name=APP, route_prefix="/")
     except RuntimeError as exc:
-        raise ParityError(f"no replica would start: {_cause(_deployment_message() or str(exc))}", stage=STAGE,
-                          hint="the artifact no longer matches PyTorch's outputs in golden/: convert the model "
-                               "again") from None
+        message = _deployment_message() or str(exc)
+        hint = "the artifact no longer matches PyTorch's outputs in golden/: convert the model again" \
+            if "GoldenError:" in message else "the replica's log is under /tmp/ray/session_latest/logs"
+        raise ParityError(f"no replica would start: {_cause(message)}", stage=STAGE, hint=hint) from None
     host, port = _http_address(args)
     if (host, port) != (args.host, args.port):
         print(f"note: Serve already runs on this cluster, its HTTP proxy on {host}:{port}: --host and --port do "
@@ -277,7 +278,8 @@ def _require_free(host: str, port: int) -> None:
                              hint="choose another --port") from None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nothing listens on now, on loopback."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -4,14 +4,13 @@ the endpoint command run as a child process (tests, benchmarks).
 Inference requests are idempotent, so a client retries one that failed on the way (a connection reset, or
 502/503/504 and 500 while Serve replaces a replica that died) a bounded number of times with a short backoff.
 4xx answers are the request's own fault and are never retried. Used by tests/test_endpoint.py and
-scripts/bench_endpoint.py; standard library only.
+scripts/bench_endpoint.py; the standard library only (Ray is not imported).
 """
 
 from __future__ import annotations
 
 import http.client
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -110,9 +109,9 @@ class EndpointProcess:
     """`python -m converter endpoint FOLDER --port <free> ARGS` as a child process; `stop()` is Ctrl-C."""
 
     def __init__(self, folder, *args: str, cwd=None):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        from .endpoint import free_port  # no Ray at import
+
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "converter", "endpoint", str(folder), "--port",
                                       str(self.port), *args], cwd=cwd, stdout=subprocess.PIPE,

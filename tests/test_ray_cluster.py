@@ -15,21 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from converter.endpoint import free_port
 from converter.loadgen import EndpointProcess
 from runcli import REPO, run_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """`ray start --head --block` in a process group of its own, which the teardown ends (not `ray stop`, which
     would stop every Ray on the machine)."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     temp = tmp_path_factory.mktemp("ray")
     head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
