@@ -24,6 +24,7 @@ from .capture import captured
 from .errors import ConversionError, ConverterError, ParityError, UsageError, first_line
 from .layout import from_artifact, to_artifact
 from .parity import accuracy, compare
+from .precision import FLOOR_MARGIN, PRECISIONS, NotMeasured, rounding_floor
 from .report import StageResult, folder_bytes
 from .stages.base import Context, Skipped, Stage
 
@@ -260,8 +261,10 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
     runs = raw if isinstance(raw, dict) else {"": raw}
     tolerance = result.tolerance
     outputs = None
+    candidates = {}
     for i, (runtime, run) in enumerate(runs.items()):
-        outs = [{b.name: from_artifact(case[b.name], b.perm) for b in artifact.outputs} for case in run]
+        outs = candidates[runtime] = [{b.name: from_artifact(case[b.name], b.perm) for b in artifact.outputs}
+                                      for case in run]
         own = stage.tolerance_for(runtime, tolerance, ctx.options)
         result.comparisons.append(compare(board.outputs["pytorch"], outs, own, "pytorch", runtime))
         if i == 0:
@@ -278,16 +281,51 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
                               hint=result.extra.get("gate", {}).get("hint") or "see report.html")
         return outputs
     failed = [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
+    if failed and stage.precision in PRECISIONS:
+        failed = _judge_at_floor(stage, result, candidates, board)
     if failed:
         bad = "; ".join((f"{c.runtime}" + (f" (tolerance {c.tolerance:g})" if c.tolerance != tolerance else "") + ": "
                          if c.runtime else "") + "; ".join(o.describe() for o in c.failures()) for c in failed)
-        raise ParityError(f"{stage.name} differs from PyTorch beyond tolerance {tolerance:g}: {bad}", stage=stage.name,
-                          hint="see report.html; loosen with --tolerance only if the difference is expected")
+        floor = result.extra.get("rounding_floor")
+        beyond = (f", and beyond {floor['tolerance']:.3g}, {FLOOR_MARGIN:g} x what rounding to {floor['precision']} "
+                  f"moves this model by in PyTorch" if floor and floor["tolerance"] > tolerance else "")
+        raise ParityError(f"{stage.name} differs from PyTorch beyond tolerance {tolerance:g}{beyond}: {bad}",
+                          stage=stage.name, hint="see report.html; loosen with --tolerance only if the difference "
+                                                 "is expected")
     # Within tolerance; but if the reference hardly varies, the check could not have failed (parity.py).
     unverified = result.vs("pytorch").degenerate()
     result.status = "degenerate" if unverified else "passed"
     result.reason = "; ".join(f"{o.name}: {o.degenerate_reason}" for o in unverified)
     return outputs
+
+
+def _judge_at_floor(stage: Stage, result: StageResult, candidates: dict, board: Board) -> list:
+    """Judge the comparisons with PyTorch that failed their tolerance again at the model's rounding floor of the
+    stage's precision (converter/precision.py); the ones that still fail."""
+    ctx = board.ctx
+    try:
+        floor = rounding_floor(ctx, stage.precision)
+    except NotMeasured as exc:
+        result.notes = [*result.notes, f"{stage.precision} rounding floor not measured: {exc}"]
+        return [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
+    nominal = result.tolerance
+    raised = floor.tolerance(nominal)
+    result.extra = {**result.extra, "rounding_floor": floor.to_json(nominal)}
+    if raised > nominal:
+        result.comparisons = [compare(board.outputs["pytorch"], candidates[c.runtime], max(c.tolerance, raised),
+                                      "pytorch", c.runtime)
+                              if c.against == "pytorch" and not c.passed else c for c in result.comparisons]
+    failed = [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
+    text = f"{floor.how}: rel {floor.rel_err:.3g}"
+    if failed:
+        result.notes = [*result.notes, f"{text}, so this model's rounding explains up to "
+                                       f"{FLOOR_MARGIN * floor.rel_err:.3g}; the artifact is further off: the "
+                                       "conversion adds error"]
+    else:
+        result.tolerance = raised
+        result.notes = [*result.notes, f"past the {stage.precision} tolerance {nominal:g} but within {FLOOR_MARGIN:g} "
+                                       f"x this model's own rounding ({text}): judged at {raised:.3g}"]
+    return failed
 
 
 # --- worker processes, seen from the main process

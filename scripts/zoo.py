@@ -59,11 +59,6 @@ STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp
 # What would fix each failure that the pipeline does not fix itself, as an issue-style note, keyed by
 # (model, stage); "*" matches any model. Filled in from the analysis of the latest run.
 OPEN_ISSUES: dict[tuple[str, str], str] = {
-    ("*", "tflite_fp16"): "open, and not the conversion's: on deep random networks whose BatchNorm statistics "
-    "were measured on random data, rounding the weights to fp16 moves the output by about the tolerance (1e-2) "
-    "in PyTorch itself (measured for the zoo's builders: resnet50 2.4%, inception_v3 6.4%, fcn_resnet50 14% "
-    "before their variances were widened). Since 3c810b4 a failed fp16 stage reports "
-    "fp16_weights_in_pytorch_rel_err, PyTorch's own error with fp16 weights, and says which it is.",
     ("swin_v2_t", "tflite_fp16"): "open, machine-dependent: the fp16 model's output holds Inf/NaN here. This CPU "
     "(Xeon with AVX512-FP16) lets XNNPACK compute fp16 models in fp16 arithmetic, and swin_v2's attention "
     "logits overflow fp16's range (65504); on CPUs without native fp16 the same file computes in fp32. Next: "

@@ -59,13 +59,6 @@ class TfliteStage(Stage):
         return Artifact(path, self.precision, [copy(b) for b in source.inputs], [copy(b) for b in source.outputs],
                         notes)
 
-    def diagnose(self, ctx: Context, result) -> None:
-        from ..errors import ParityError
-        from ..precision import annotate_fp16
-
-        if isinstance(result.error, ParityError) and self.precision == "fp16":
-            annotate_fp16(ctx, result, ctx.reference)
-
     def _convert(self, converter) -> bytes:
         import tensorflow as tf
 
