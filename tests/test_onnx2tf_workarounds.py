@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -173,3 +174,36 @@ def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     feeds = {"x": np.random.default_rng(0).standard_normal((1, 3, 240, 240)).astype(np.float32)}
     run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]  # noqa: E731
     np.testing.assert_allclose(run(out), run(tmp_path / "r.onnx"), rtol=1e-4, atol=1e-5)
+
+
+def test_long_reductions_are_blocked_so_tflite_sums_them_as_tensorflow_does():
+    """tf.nn.moments over 196,608 elements on an offset (mobilevitv2's GroupNorm, as onnx2tf builds it): TFLite's
+    MEAN sums them into one float32, one after the other. Built under blocked_reductions, no reduction is longer
+    than REDUCTION_BLOCK and TFLite's variance is as close to float64's as TensorFlow's own."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from converter.stages.onnx2tf_fixes import REDUCTION_BLOCK, blocked_reductions
+
+    x = (np.random.default_rng(0).standard_normal((1, 196608, 1)) + 3.0).astype(np.float32)
+    exact = x.astype(np.float64).var()
+
+    def tflite_variance(blocked: bool) -> tuple[float, list]:
+        with blocked_reductions() if blocked else contextlib.nullcontext():
+            function = tf.function(lambda t: tf.nn.moments(t, axes=[1], keepdims=True)[1],
+                                   input_signature=[tf.TensorSpec(x.shape, tf.float32)]).get_concrete_function()
+        interpreter = Interpreter(model_content=tf.lite.TFLiteConverter.from_concrete_functions([function]).convert())
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        got = float(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).ravel()[0])
+        tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+        lengths = [int(np.prod([tensors[op["inputs"][0]]["shape"][a] for a in interpreter.get_tensor(op["inputs"][1])
+                                .ravel()])) for op in interpreter._get_ops_details() if op["op_name"] == "MEAN"]
+        return abs(got - exact) / exact, lengths
+
+    plain, plain_lengths = tflite_variance(False)
+    blocked, blocked_lengths = tflite_variance(True)
+    assert max(plain_lengths) == 196608 and max(blocked_lengths) <= REDUCTION_BLOCK
+    assert blocked < 1e-6 < plain, (blocked, plain)
+    assert tf.math.reduce_mean is not None and "blocked" not in tf.math.reduce_mean.__name__

@@ -10,6 +10,8 @@ import numpy as np
 
 from ..errors import ConversionError, first_line
 from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
+from .onnx2tf_fixes import REDUCTION_BLOCK
+from .onnx_rewrites import portable_onnx
 
 # Opset 18: new enough for LayerNorm as one op, old enough that exact GELU stays Erf-based (opset 20's Gelu
 # makes onnx2tf emit Erfc, which TF.js cannot run), and supported by onnx2tf 1.29, ONNX Runtime and ORT-web.
@@ -52,6 +54,10 @@ class OnnxStage(Stage):
                     traceback.print_exc()
             if not notes:
                 self._raise(ctx, args, exc)
+        rewritten = portable_onnx(path)
+        if rewritten:
+            notes.append(f"{len(rewritten)} InstanceNormalization over more than {REDUCTION_BLOCK} elements written "
+                         "with two-step means (ONNX Runtime Web sums them in one float32)")
         inputs, outputs = ctx.same_layout()
         _embed(path, io_record(ctx, inputs, outputs))
         return Artifact(Path("model.onnx"), "fp32", inputs, outputs, notes, {"opset": OPSET})

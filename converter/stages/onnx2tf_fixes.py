@@ -1,6 +1,6 @@
-"""Fixes for onnx2tf behaviours that cost speed without changing results, applied only while we convert.
+"""Fixes for onnx2tf behaviours, applied only while onnx2tf builds its Keras model.
 
-Add's "rescue guard" (onnx2tf 1.29.24, ops/Add.py) compares the ONNX output shape, which is channels-first,
+channels_last_add: Add's "rescue guard" (onnx2tf 1.29.24, ops/Add.py) compares the ONNX output shape, which is channels-first,
 with the TF output shape, which onnx2tf itself made channels-last. For every 4-D residual addition the two
 differ, so it "rescues" the add by transposing both inputs to NCHW and the result back:
 
@@ -10,11 +10,23 @@ differ, so it "rescues" the add by transposing both inputs to NCHW and the resul
 The fix lets the guard accept the channels-last form of the expected shape as a match; genuinely wrong
 broadcasts still trigger it. The numbers are unchanged (the pipeline's parity checks every conversion);
 TF.js and TFLite get a graph without the transposes.
+
+blocked_reductions: TFLite's MEAN and SUM kernels (optimized and reference) and TF.js's wasm Mean add every
+element into one float32 accumulator, one after the other; TensorFlow and TF.js's cpu backend do not. Over a
+long reduction the rounding adds up: timm's mobilevitv2 normalises 196,608 elements at once (GroupNorm with one
+group, exported as InstanceNormalization), that mean was off by rel 5.3e-4 on wasm and the model's output by
+1.2e-4 in TFLite and TF.js wasm while the SavedModel was within 6e-6. Every reduce_mean and reduce_sum over more
+than REDUCTION_BLOCK elements with a static shape is built instead as reductions of at most that many: one axis
+at a time, and an axis longer than that split in two by a reshape. A mean of equal-sized blocks' means is the
+mean, so only the rounding changes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+
+REDUCTION_BLOCK = 1024
 
 _GUARD = "            and not _shape_match_with_none(expected_shape, output_shape) \\\n"
 _FIXED = _GUARD + (
@@ -42,3 +54,68 @@ def channels_last_add():
         yield True
     finally:
         add_module.make_node = original
+
+
+@contextlib.contextmanager
+def blocked_reductions():
+    """Swap TensorFlow's reduce_mean and reduce_sum (where onnx2tf's ops and tf.nn.moments call them) for ones
+    that reduce in blocks of at most REDUCTION_BLOCK elements."""
+    import tensorflow as tf
+    from tensorflow.python.ops import math_ops
+
+    originals = {"reduce_mean": math_ops.reduce_mean, "reduce_sum": math_ops.reduce_sum}
+    places = [math_ops, tf, tf.math]
+    saved = [(place, name, getattr(place, name)) for place in places for name in originals]
+    for place, name, _ in saved:
+        setattr(place, name, _blocked(originals[name]))
+    try:
+        yield
+    finally:
+        for place, name, function in saved:
+            setattr(place, name, function)
+
+
+def _blocked(reduce):
+    import numpy as np
+    import tensorflow as tf
+
+    def blocked(input_tensor, axis=None, keepdims=False, name=None, **kwargs):
+        shape = getattr(input_tensor, "shape", None)
+        dims = shape.as_list() if shape is not None and shape.rank is not None else None
+        try:
+            axes = (list(range(len(dims))) if axis is None else [int(a) for a in np.ravel(axis)]) if dims else None
+        except TypeError:  # an axis that is a graph tensor
+            axes = None
+        if kwargs or dims is None or axes is None or any(dims[a] is None for a in axes) \
+                or math.prod(dims[a] for a in axes) <= REDUCTION_BLOCK or any(d is None for d in dims):
+            return reduce(input_tensor, axis=axis, keepdims=keepdims, name=name, **kwargs)
+        axes = sorted({a % len(dims) for a in axes}, reverse=True)
+        x = input_tensor
+        for a in axes:
+            x = _reduce_axis(reduce, x, a, [*x.shape.as_list()])
+        if not keepdims:
+            x = tf.reshape(x, [d for i, d in enumerate(dims) if i not in axes])
+        return x
+
+    return blocked
+
+
+def block_split(n: int) -> tuple[int, int] | None:
+    """n as (n / b, b), b the largest divisor of n up to sqrt(n), for a reduction over n elements longer than
+    REDUCTION_BLOCK; None if n is not that long or no such split leaves blocks of at most REDUCTION_BLOCK."""
+    block = max((b for b in range(1, math.isqrt(n) + 1) if n % b == 0), default=1)
+    if n <= REDUCTION_BLOCK or n // block > REDUCTION_BLOCK:
+        return None
+    return n // block, block
+
+
+def _reduce_axis(reduce, x, axis: int, dims: list[int]):
+    """`reduce` over one axis, keeping it; an axis longer than REDUCTION_BLOCK in two (block_split)."""
+    import tensorflow as tf
+
+    split = block_split(dims[axis])
+    if split is None:
+        return reduce(x, axis=axis, keepdims=True)
+    split = tf.reshape(x, [*dims[:axis], *split, *dims[axis + 1:]])
+    partial = reduce(split, axis=axis + 1, keepdims=True)
+    return tf.reshape(reduce(partial, axis=axis, keepdims=True), [*dims[:axis], 1, *dims[axis + 1:]])

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ConversionError, first_line
 from ..layout import Binding, candidate_perms, permute_layout
 from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
-from .onnx2tf_fixes import channels_last_add
+from .onnx2tf_fixes import blocked_reductions, channels_last_add
 from .onnx_rewrites import onnx_for_onnx2tf
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
@@ -73,7 +73,7 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
     try:
         scratch.mkdir(parents=True, exist_ok=True)
         source = onnx_for_onnx2tf(onnx_path, scratch / "model.onnx2tf.onnx")
-        with _offline_workdir(scratch, seed), channels_last_add():
+        with _offline_workdir(scratch, seed), channels_last_add(), blocked_reductions():
             return onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),

@@ -156,6 +156,19 @@ class InnerBroadcastMatmul(nn.Module):
         return a @ b  # [2, 3, 1, 4]
 
 
+class WideGroupNorm(nn.Module):
+    """GroupNorm with one group over 32 x 128 x 128 activations that sit on an offset, as mobilevitv2 normalises:
+    one mean over 524,288 elements. TFLite's and TF.js wasm's kernels sum them into one float32, one after the
+    other (rel 1.2e-4 at the output before converter/stages/onnx2tf_fixes.py:blocked_reductions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.norm, self.b = nn.Conv2d(3, 32, 3, padding=1), nn.GroupNorm(1, 32), nn.Conv2d(32, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(nn.functional.silu(self.norm(self.a(x) + 3.0)))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -176,6 +189,7 @@ resizes = seeded(Resizes)
 nested_outputs = seeded(NestedOutputs)
 inner_broadcast_matmul = seeded(InnerBroadcastMatmul)
 inner_broadcast_matmul_mirrored = seeded(InnerBroadcastMatmul, True)
+wide_group_norm = seeded(WideGroupNorm)
 
 
 def mobilenet_v2():
