@@ -36,6 +36,8 @@ def test_int8_stages_are_planned_only_with_their_quantize(tmp_path):
     assert {"onnx_int8_dynamic", "tflite_int8_dynamic"} <= set(dynamic) and "onnx_int8" not in dynamic
     # --targets still selects: no TFLite stage without the tflite target, and TF.js keeps fp32 weights.
     assert "tflite_int8" not in names(plan(("onnx",), options("int8")))
+    assert {"executorch", "executorch_int8"} <= set(names(plan(("executorch",), options("int8"))))
+    assert "executorch_int8_dynamic" in names(plan(("executorch",), options("int8-dynamic")))
     tfjs = next(s for s in plan(("tfjs",), options("int8")) if s.name == "tfjs")
     assert tfjs.precision == "fp32"
 
@@ -72,18 +74,21 @@ def test_gate_and_calibration_options(tmp_path):
 
 def test_digits_int8_within_a_point_of_fp32_in_every_runtime(tmp_path):
     out = tmp_path / "int8"
-    proc = run_cli("convert", *DIGITS, *EVAL, "--targets", "onnx,tflite", "--quantize", "int8", "--out", out)
+    proc = run_cli("convert", *DIGITS, *EVAL, "--targets", "onnx,tflite,executorch", "--quantize", "int8",
+                   "--out", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "report.json").read_text())
     stages = {s["name"]: s for s in report["stages"]}
     accuracy = report["accuracy"]
-    for name, fp32 in (("onnx_int8", "onnx"), ("tflite_int8", "tflite_fp32")):
+    for name, fp32 in (("onnx_int8", "onnx"), ("tflite_int8", "tflite_fp32"), ("executorch_int8", "executorch")):
         stage = stages[name]
         assert stage["status"] == "passed" and stage["gate"]["passed"]
         assert abs(accuracy[name] - accuracy[fp32]) <= 0.01, (name, accuracy)
         assert stage["gate"]["agreement"] >= 0.99
         assert stage["calibration"]["source"].startswith("the inputs of --eval-data")
     assert stages["tflite_int8"]["bytes"] < 0.3 * stages["tflite_fp32"]["bytes"]
+    assert stages["executorch_int8"]["bytes"] < 0.4 * stages["executorch"]["bytes"]
+    assert stages["executorch_int8"]["xnnpack_ops"] > 0 and (out / "model_int8.pte").is_file()
     assert stages["onnx_int8"]["ort_web"] is True
     assert (out / "tflite" / "model_int8.tflite").is_file() and (out / "model_int8.onnx").is_file()
     html = (out / "report.html").read_text()
@@ -93,11 +98,12 @@ def test_digits_int8_within_a_point_of_fp32_in_every_runtime(tmp_path):
 @pytest.mark.slow
 def test_digits_int8_dynamic(tmp_path):
     out = tmp_path / "dyn"
-    proc = run_cli("convert", *DIGITS, *EVAL, "--targets", "onnx,tflite", "--quantize", "int8-dynamic", "--out", out)
+    proc = run_cli("convert", *DIGITS, *EVAL, "--targets", "onnx,tflite,executorch", "--quantize", "int8-dynamic",
+                   "--out", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "report.json").read_text())
     stages = {s["name"]: s for s in report["stages"]}
-    for name in ("onnx_int8_dynamic", "tflite_int8_dynamic"):
+    for name in ("onnx_int8_dynamic", "tflite_int8_dynamic", "executorch_int8_dynamic"):
         assert stages[name]["gate"]["passed"] and stages[name]["gate"]["accuracy_drop"] <= 0.01
     assert "MatMulInteger" in " ".join(stages["onnx_int8_dynamic"]["notes"])
     assert stages["onnx_int8_dynamic"]["ort_web"] is True  # no ConvInteger, which ORT-web lacks
@@ -105,13 +111,14 @@ def test_digits_int8_dynamic(tmp_path):
 
 def test_planted_layer_is_named_and_keep_float_passes_the_gate(tmp_path):
     out = tmp_path / "planted"
-    proc = run_cli("convert", *PLANTED, *EVAL, "--targets", "onnx,tflite", "--quantize", "int8", "--out", out)
+    proc = run_cli("convert", *PLANTED, *EVAL, "--targets", "onnx,tflite,executorch", "--quantize", "int8",
+                   "--out", out)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "failed its gate: top-1 agreement" in proc.stderr + proc.stdout
     assert "--keep-float head" in proc.stderr + proc.stdout
     report = json.loads((tmp_path / "planted.failed" / "report.json").read_text())
     stages = {s["name"]: s for s in report["stages"]}
-    for name, runtime in (("onnx_int8", "onnxruntime"), ("tflite_int8", "litert")):
+    for name, runtime in (("onnx_int8", "onnxruntime"), ("tflite_int8", "litert"), ("executorch_int8", "executorch")):
         analysis = stages[name]["sensitivity"]
         assert analysis["runtime"] == runtime
         assert analysis["costliest"] == ["head"], analysis
@@ -119,11 +126,11 @@ def test_planted_layer_is_named_and_keep_float_passes_the_gate(tmp_path):
         assert not stages[name]["gate"]["passed"]
     assert "sensitivity" in (tmp_path / "planted.failed" / "report.html").read_text()
 
-    proc = run_cli("convert", *PLANTED, *EVAL, "--targets", "onnx,tflite", "--quantize", "int8", "--out", out,
-                   "--keep-float", "head", "--force")
+    proc = run_cli("convert", *PLANTED, *EVAL, "--targets", "onnx,tflite,executorch", "--quantize", "int8", "--out",
+                   out, "--keep-float", "head", "--force")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "report.json").read_text())
-    for stage in (s for s in report["stages"] if s["name"] in ("onnx_int8", "tflite_int8")):
+    for stage in (s for s in report["stages"] if s["name"] in ("onnx_int8", "tflite_int8", "executorch_int8")):
         assert stage["gate"]["passed"] and stage["keep_float"] == ["head"]
 
 

@@ -13,7 +13,7 @@ from .base import Stage
 from .browser import BrowserStage
 from .executorch import ExecuTorchStage
 from .onnx import OnnxStage
-from .quantized import OnnxInt8Stage, TfliteInt8Stage
+from .quantized import ExecuTorchInt8Stage, OnnxInt8Stage, TfliteInt8Stage
 from .saved_model import SavedModelStage
 from .tfjs import TfjsStage
 from .tflite import TfliteStage
@@ -51,4 +51,6 @@ register(OnnxInt8Stage("int8-dynamic"))
 register(TfliteInt8Stage("int8"))
 register(TfliteInt8Stage("int8-dynamic"))
 register(ExecuTorchStage())
+register(ExecuTorchInt8Stage("int8"))
+register(ExecuTorchInt8Stage("int8-dynamic"))
 register(BrowserStage())  # the artifacts in headless Chromium: every backend, timed (--no-browser: off)

@@ -60,6 +60,7 @@ class ExecuTorchStage(Stage):
     worker = "executorch"
     env = ".venv-executorch"
     default = False  # its own environment and ~1 s per MB of weights: asked for by name, for now
+    filename = PTE
 
     def warm_up(self) -> None:
         import executorch.runtime  # noqa: F401
@@ -88,6 +89,7 @@ class ExecuTorchStage(Stage):
                 hint = ("the model branches on a tensor's value, which torch.export cannot capture: make that "
                         "branch depend on shapes or flags only (logs/executorch.log shows the line)")
             raise ConversionError(f"torch.export.export failed: {first_line(exc)}", stage=self.name, hint=hint) from exc
+        exported = self._transform(ctx, exported, args, dynamic, notes)
         try:
             edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
         except Exception as exc:
@@ -110,7 +112,7 @@ class ExecuTorchStage(Stage):
                                        "logs/executorch.log") from exc
         data = _program_bytes(program)
         formats = check_loadable(data)  # before writing: a file the pinned Android runtime refuses never lands
-        (ctx.work / PTE).write_bytes(data)
+        (ctx.work / self.filename).write_bytes(data)
         version = _installed_version()
         if version != EXECUTORCH_VERSION:
             notes.append(f"exported with executorch {version}, not {EXECUTORCH_VERSION} (constraints-executorch.txt); "
@@ -130,7 +132,11 @@ class ExecuTorchStage(Stage):
                                    "xnnpack_identifiers": [i.decode() for i in XNNPACK_IDENTIFIERS]}}
         if max_batch:
             extra["max_batch"] = max_batch
-        return Artifact(Path(PTE), "fp32", inputs, outputs, notes, extra)
+        return Artifact(Path(self.filename), self.precision, inputs, outputs, notes, extra)
+
+    def _transform(self, ctx: Context, exported, args: tuple, dynamic, notes: list[str]):
+        """The exported program as it is lowered: unchanged here; quantized by the int8 stages."""
+        return exported
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
         import torch

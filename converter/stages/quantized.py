@@ -3,6 +3,9 @@ gate in its own runtime (converter/quantize.py) instead of the fp32 tolerance:
 
 - onnx_int8 (static QDQ, calibrated; runs in ONNX Runtime and in ORT-web) and onnx_int8_dynamic
   (onnxruntime.quantization.quantize_dynamic: ConvInteger/MatMulInteger, which ORT-web lacks for Conv);
+- executorch_int8 (pt2e with ExecuTorch's XNNPACKQuantizer: int8 weights per channel and int8 activations,
+  calibrated) and executorch_int8_dynamic (int8 weights, activations quantized on the fly), lowered to the
+  XNNPACK delegate like the fp32 .pte, in .venv-executorch;
 - tflite_int8 (full integer, calibrated, float input and output; the ops whose calibrated range is narrower
   than TFLite's quantizer can resolve, quantize.TFLITE_MIN_RANGE, stay float) and tflite_int8_dynamic (dynamic
   range: int8 weights, float activations), both from the SavedModel's TF function like the fp32 TFLite.
@@ -15,10 +18,13 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from .. import quantize as q
 from ..errors import ConversionError
 from ..layout import to_artifact
 from .base import Arrays, Artifact, Context, Stage
+from .executorch import ExecuTorchStage
 from .onnx import OnnxStage
 from .tflite import TfliteStage
 
@@ -265,3 +271,111 @@ class TfliteInt8Stage(_Int8, TfliteStage):
 
         layers = [name for name in self._nodes if name not in ctx.options.keep_float]
         return q.sensitivity(ctx, layers, measure, "litert")
+
+
+class ExecuTorchInt8Stage(_Int8, ExecuTorchStage):
+    """The .pte with int8 kernels: torch.export, then torchao's pt2e flow with ExecuTorch's XNNPACKQuantizer
+    (symmetric, weights per output channel), then the XNNPACK delegate; run in ExecuTorch's runtime."""
+
+    def __init__(self, mode: str) -> None:
+        self.precision = mode
+        self.name = f"executorch_{SUFFIX[mode]}"
+        self.filename = f"model_{SUFFIX[mode]}.pte"
+
+    def _transform(self, ctx: Context, exported, args: tuple, dynamic, notes: list[str]):
+        layers = _weighted_modules(ctx.model.module)
+        q.check_layers(ctx.options.keep_float, layers)
+        extra = {"keep_float": list(ctx.options.keep_float), "layers": layers}
+        batches = self._calibration(ctx, notes, extra) if self.precision == "int8" else []
+        self._extra = extra
+        if self.precision == "int8":
+            notes.append("static: int8 weights (per output channel) and int8 activations, calibrated; float input "
+                         "and output")
+        else:
+            notes.append("dynamic: int8 weights (per output channel), activations quantized at run time")
+        if ctx.options.keep_float:
+            notes.append(f"kept float (--keep-float): {', '.join(ctx.options.keep_float)}")
+        return _quantized_program(ctx, exported, args, dynamic, self.precision, batches, ctx.options.keep_float)
+
+    def convert(self, ctx: Context) -> Artifact:
+        artifact = ExecuTorchStage.convert(self, ctx)
+        artifact.extra = {**artifact.extra, **self._extra}
+        return artifact
+
+    def _sensitivity(self, ctx: Context):
+        import torch
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+        from executorch.runtime import Runtime
+
+        from .executorch import _dynamic_shapes, _example
+
+        dynamic, _ = _dynamic_shapes(ctx)
+        args = tuple(torch.from_numpy(_example(ctx.cases.inputs[0][s.name], s.dynamic_axes)) for s in ctx.inputs)
+        exported = torch.export.export(ctx.model.module, args, dynamic_shapes=dynamic)
+        batches = q.calibration(ctx)[0] if self.precision == "int8" else []
+        picked = q.subset(ctx)
+
+        def measure(extra: list[str]):
+            program = _quantized_program(ctx, exported, args, dynamic, self.precision, batches,
+                                         [*ctx.options.keep_float, *extra])
+            buffer = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+            method = Runtime.get().load_program(buffer).load_method("forward")
+            outs = []
+            for i in picked:
+                values = method.execute([torch.from_numpy(np.ascontiguousarray(ctx.cases.inputs[i][s.name]))
+                                         for s in ctx.inputs])
+                tensors = [v for v in values if v is not None]
+                outs.append({o.name: t.detach().numpy().copy() for o, t in zip(ctx.outputs, tensors)})
+            return outs
+
+        layers = [name for name in _weighted_modules(ctx.model.module) if name not in ctx.options.keep_float]
+        return q.sensitivity(ctx, layers, measure, "executorch")
+
+
+def _weighted_modules(module) -> list[str]:
+    """The modules that hold a weight of two or more dimensions (convolutions, linear layers), in order."""
+    return [name for name, m in module.named_modules() if name and getattr(m, "weight", None) is not None
+            and getattr(m.weight, "ndim", 0) >= 2]
+
+
+def _quantized_program(ctx: Context, exported, args: tuple, dynamic, mode: str, batches: list[Arrays],
+                       keep_float) -> object:
+    """`exported` quantized by XNNPACKQuantizer (the modules in keep_float left float), calibrated on `batches`,
+    and exported again."""
+    import torch
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                        get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import Quantizer
+
+    class KeepFloat(Quantizer):
+        """XNNPACKQuantizer's annotations, less those of the nodes inside the kept-float modules (its own
+        set_module_name refuses a None config)."""
+
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def transform_for_annotation(self, model):
+            return self.inner.transform_for_annotation(model)
+
+        def annotate(self, model):
+            model = self.inner.annotate(model)
+            for node in model.graph.nodes:
+                paths = [path for path, _ in node.meta.get("nn_module_stack", {}).values()]
+                if any(p == n or p.startswith(n + ".") for p in paths for n in keep_float):
+                    node.meta.pop("quantization_annotation", None)
+            return model
+
+        def validate(self, model) -> None:
+            self.inner.validate(model)
+
+    quantizer = KeepFloat(XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=mode == "int8-dynamic")))
+    prepared = prepare_pt2e(exported.module(), quantizer)
+    with torch.no_grad():
+        for batch in batches or [ctx.cases.inputs[0]]:
+            prepared(*[torch.from_numpy(np.ascontiguousarray(batch[s.name])) for s in ctx.inputs])
+        converted = convert_pt2e(prepared)
+        return torch.export.export(converted, args, dynamic_shapes=dynamic)
