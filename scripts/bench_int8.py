@@ -4,8 +4,9 @@ latency in its own runtime, and accuracy (digits, --eval-data) or top-1 agreemen
 
     .venv/bin/python scripts/bench_int8.py [--runs 200]   # writes the section into docs/benchmarks.md
 
-Each model is converted twice through the CLI (--targets onnx,tflite; once per --quantize). Latency: batch 1,
-one thread (ONNX Runtime intra_op_num_threads=1, LiteRT num_threads=1), median over --runs calls after 10
+Each model is converted twice through the CLI (--targets onnx,tflite,executorch; once per --quantize). Latency:
+batch 1, one thread (ONNX Runtime intra_op_num_threads=1, LiteRT num_threads=1, ExecuTorch's XNNPACK threadpool
+reset to 1 in .venv-executorch), median over --runs calls after 10
 warm-up calls, measured in this process after the conversions. mobilenet_v2 is calibrated on 32 seeded
 standard-normal inputs (--calibration-data) and judged on 32 other random cases; its gate is opened
 (--gate agreement=0,accuracy_drop=1) so that the numbers are measured whatever they are.
@@ -35,11 +36,35 @@ ARTIFACTS = [("onnx", "model.onnx", "onnxruntime"), ("onnx_int8_dynamic", "model
              ("tflite_fp32", "tflite/model_float32.tflite", "litert"),
              ("tflite_fp16", "tflite/model_float16.tflite", "litert"),
              ("tflite_int8_dynamic", "tflite/model_int8_dynamic.tflite", "litert"),
-             ("tflite_int8", "tflite/model_int8.tflite", "litert")]
+             ("tflite_int8", "tflite/model_int8.tflite", "litert"),
+             ("executorch", "model.pte", "executorch"),
+             ("executorch_int8_dynamic", "model_int8_dynamic.pte", "executorch"),
+             ("executorch_int8", "model_int8.pte", "executorch")]
+# ExecuTorch's runtime lives in its own environment (numpy >= 2): its latency is measured there, one thread too.
+EXECUTORCH_PYTHON = ROOT / ".venv-executorch" / "bin" / "python"
+EXECUTORCH_LATENCY = """
+import statistics, sys, time
+import torch
+from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+from executorch.runtime import Runtime
+_unsafe_reset_threadpool(1)
+path, runs, shape = sys.argv[1], int(sys.argv[2]), [int(d) for d in sys.argv[3].split(",")]
+method = Runtime.get().load_program(path).load_method("forward")
+x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+for _ in range(10):
+    method.execute([x])
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    method.execute([x])
+    times.append(time.perf_counter() - t)
+print(statistics.median(times) * 1000)
+"""
 
 
 def convert(args: list[str], out: Path) -> dict:
-    cmd = [sys.executable, "-m", "converter", "convert", *args, "--targets", "onnx,tflite", "--out", str(out), "--force"]
+    cmd = [sys.executable, "-m", "converter", "convert", *args, "--targets", "onnx,tflite,executorch", "--out", str(out),
+           "--force"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -48,6 +73,10 @@ def convert(args: list[str], out: Path) -> dict:
 
 
 def latency(path: Path, runtime: str, shape: tuple[int, ...], runs: int) -> float:
+    if runtime == "executorch":
+        proc = subprocess.run([str(EXECUTORCH_PYTHON), "-c", EXECUTORCH_LATENCY, str(path), str(runs),
+                               ",".join(map(str, shape))], capture_output=True, text=True, check=True)
+        return float(proc.stdout.split()[-1])
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
     if runtime == "onnxruntime":
         import onnxruntime as ort
@@ -94,7 +123,7 @@ def measure(name: str, common: list[str], shape: tuple[int, ...], tmp: Path, run
                      "agreement": agreement, "accuracy": accuracy, "max_rel_err": doc["max_rel_err"],
                      "status": doc["status"], "narrow": doc.get("narrow_range"),
                      "composition": tflite_composition(path) if stage == "tflite_int8" else None})
-    fp32 = {r["runtime"]: r["bytes"] for r in rows if r["stage"] in ("onnx", "tflite_fp32")}
+    fp32 = {r["runtime"]: r["bytes"] for r in rows if r["stage"] in ("onnx", "tflite_fp32", "executorch")}
     for row in rows:
         row["ratio"] = row["bytes"] / fp32[row["runtime"]]
     ref = runs_by_mode["int8"]["report"].get("accuracy") or {}
@@ -177,6 +206,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         digits = measure("digits", ["examples/digits/model.py:build", "--weights", "examples/digits/weights.pt",
@@ -193,9 +223,10 @@ def main() -> None:
 
 Measured by `scripts/bench_int8.py` on {time.strftime('%Y-%m-%d')} at {commit} ({platform.processor() or platform.machine()},
 {os.cpu_count()} CPUs, shared; Python {platform.python_version()}). Each artifact as the converter wrote it
-(`--targets onnx,tflite`, once with `--quantize int8`, once with `--quantize int8-dynamic`), run in its own
-runtime: ONNX Runtime (CPU) for the .onnx files, LiteRT for the .tflite files. Latency: batch 1, one thread,
-median of the calls after 10 warm-up calls.
+(`--targets onnx,tflite,executorch`, once with `--quantize int8`, once with `--quantize int8-dynamic`), run in its
+own runtime: ONNX Runtime (CPU) for the .onnx files, LiteRT for the .tflite files, ExecuTorch (XNNPACK delegate)
+for the .pte files. Latency: batch 1, one thread, median of the calls after 10 warm-up calls. Load average
+before/after: {load_before} / {os.getloadavg()[0]:.2f}.
 
 Digits (`examples/digits`, 360 labelled test images; int8 calibrated on --eval-data's inputs; agreement over the
 362 cases, the 2 random golden cases included):

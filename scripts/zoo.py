@@ -49,6 +49,7 @@ DEFAULT_MAX_RSS_GB = 10.0
 MAX_RSS_GB: dict[str, float] = {
     "vgg11": 18.0,  # peak 14.9 GB (tflite_fp16 and tfjs each hold a copy of the 531 MB of weights)
     "wide_resnet50_2": 18.0,  # peak 10.6 GB, in the tfjs stage
+    "vit_b_16": 18.0,  # killed at 10.2 GB under the default limit (86 M weights)
 }
 OUTPUTS = ("docs/zoo.md", "docs/zoo.json")  # written by the run itself: not what makes a tree dirty
 # What tests/test_batch.py converts in CI, as one `converter batch` of these lines (each well under a minute here).
@@ -63,8 +64,6 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     "(Xeon with AVX512-FP16) lets XNNPACK compute fp16 models in fp16 arithmetic, and swin_v2's attention "
     "logits overflow fp16's range (65504); on CPUs without native fp16 the same file computes in fp32. Next: "
     "check fp16 artifacts with XNNPACK's fp16 path forced both ways, and say which one a phone will take.",
-    ("vit_b_16", "killed"): "open: killed by the runner's 10 GB limit (86 M weights at 224x224, every runtime's "
-    "copy in one process); issue 10's worker processes are the fix, or `--max-rss-gb 18` where there is room.",
     ("timm__maxvit_rmlp_pico_rw_256", "saved_model"): "fixed since this row was recorded, to be confirmed by its "
     "re-run: the dynamo exporter failed in its type-promotion pass, and 740fb86 fell back to the TorchScript-based "
     "exporter, whose loose shapes ([64, ?, 64, 4]) onnx2tf could not convert; since 2e3c1ee the export is "
