@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -257,26 +258,34 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _graph_files(folder):
-    """The TF.js and TFLite files. saved_model.pb is left out: it names its functions with a per-process
-    counter, which the first process's own tf.function moved on."""
-    return {p.relative_to(folder): p.read_bytes() for sub in ("tfjs", "tflite") for p in sorted((folder / sub).iterdir())}
+    """model.onnx and the TF.js and TFLite files. saved_model.pb is left out: it names its functions with a
+    per-process counter, which the first process's own tf.function moved on."""
+    return {p.relative_to(folder): p.read_bytes()
+            for p in [folder / "model.onnx", *(p for sub in ("tfjs", "tflite") for p in sorted((folder / sub).iterdir()))]}
+
+
+# A CPU without AVX-512, as far as software can tell: PyTorch's kernels dispatch to AVX2 and oneDNN (PyTorch's and
+# TensorFlow's) caps its ISA at AVX2. XNNPACK, ONNX Runtime's MLAS and Eigen still see the real CPU.
+NO_AVX512 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model, shape", [("conv_bn_hardswish", "1,3,16,16"), ("mlp_layernorm_gelu", "2,32")])
 def test_graphs_do_not_depend_on_onednn(tmp_path, model, shape):
     """The same conversion in a process whose TensorFlow has oneDNN on (the default on x86; on AVX-512 it
-    fuses LayerNorm into _MklLayerNorm, and the hard-swish into the conv) and in a plain one: the same TF.js
-    and TFLite files, byte for byte, and no host-specific op in any graph."""
+    fuses LayerNorm into _MklLayerNorm, and the hard-swish into the conv), in a plain one, and in one that
+    sees no AVX-512 (NO_AVX512): the same ONNX, TF.js and TFLite files, byte for byte, and no host-specific op
+    in any graph."""
     (tmp_path / "onednn_on.py").write_text(ONEDNN_ON)
     folders = {}
-    for how, prefix in (("plain", ["-m", "converter"]), ("onednn", [str(tmp_path / "onednn_on.py")])):
+    for how, prefix, env in (("plain", ["-m", "converter"], {}), ("onednn", [str(tmp_path / "onednn_on.py")], {}),
+                             ("no_avx512", ["-m", "converter"], NO_AVX512)):
         folders[how] = tmp_path / how
         proc = subprocess.run([sys.executable, *prefix, "convert", f"tests/models/small.py:{model}",
                                "--input-shape", shape, "--targets", "tfjs,tflite", "--out", folders[how]],
-                              cwd=REPO, capture_output=True, text=True, timeout=900)
+                              cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **env})
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert _graph_files(folders["plain"]) == _graph_files(folders["onednn"])
+    assert _graph_files(folders["plain"]) == _graph_files(folders["onednn"]) == _graph_files(folders["no_avx512"])
     for folder in folders.values():
         graphs = [folder / "tfjs" / "model.json", folder / "saved_model" / "saved_model.pb",
                   *sorted((folder / "tflite").glob("*.tflite"))]
