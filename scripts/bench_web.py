@@ -2,7 +2,8 @@
 
     python scripts/bench_web.py [--work build/bench_web] [--runs 30] [--reuse]
 
-1. Converts torchvision's mobilenet_v2 (random weights) with our CLI three times: fp32, fp16 and uint8
+1. Converts the zoo's mobilenet_v2 (torchvision's architecture, random weights, BatchNorm statistics measured on a
+   seeded random batch so that the output depends on the input; scripts/zoo_models.py) with our CLI three times: fp32, fp16 and uint8
    TF.js weights (the fp32 run also builds the TFLite files).
 2. Builds the same architecture natively in Keras (`tf.keras.applications.MobileNetV2(weights=None)`),
    exports it and converts it with tensorflowjs directly: the best case TF.js can reach, no ONNX detour.
@@ -30,7 +31,7 @@ sys.path[:0] = [str(REPO), str(REPO / "scripts")]  # also when a test loads this
 from benchdoc import write_section  # noqa: E402
 from converter.serve import demo_server, running, url_of  # noqa: E402
 
-MODEL = "torchvision.models:mobilenet_v2"
+MODEL = "scripts/zoo_models.py:mobilenet_v2"
 INPUT_SHAPE = "1,3,224,224"
 PRECISIONS = ("fp32", "fp16", "uint8")
 SIZE_TARGETS = {"fp16": 0.5, "uint8": 0.25}  # at most this fraction of the fp32 bytes
@@ -134,7 +135,8 @@ def markdown(result: dict, reports: dict, work: pathlib.Path, command: str) -> s
         f"{result['blockRuns']} runs after one untimed run (so load from other processes spreads over all of them), "
         "input upload and output "
         "download included. "
-        "Random weights: torchvision `mobilenet_v2()` through our CLI, Keras `MobileNetV2(weights=None)` "
+        "Random weights: the zoo's `mobilenet_v2` (torchvision's, BatchNorm statistics from a seeded random batch) "
+        "through our CLI, Keras `MobileNetV2(weights=None)` "
         "exported with `model.export` and converted by `tensorflowjs` with its defaults.",
         "",
         f"| Model | Runtime | Median latency | {OURS} / this | Target | Downloaded |",
