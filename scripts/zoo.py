@@ -60,6 +60,17 @@ STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp
 # What would fix each failure that the pipeline does not fix itself, as an issue-style note, keyed by
 # (model, stage); "*" matches any model. Filled in from the analysis of the latest run.
 OPEN_ISSUES: dict[tuple[str, str], str] = {
+    ("*", "tflite_fp16"): "degenerate, not wrong: rounding the weights to fp16 moves these random-weight models' "
+    "output in PyTorch itself (mobilenetv1_100 by up to 2.3%, dla102x 6.6%; converter/precision.py), so the stage is "
+    "judged at twice that, and the output varies over the two inputs by under 10 x that tolerance (31%, 19%): on "
+    "these weights the fp16 check cannot tell a right artifact from a wrong one. Real inputs or trained weights "
+    "would; the fp32 stages pass at 1e-4.",
+    ("timm__maxvit_rmlp_nano_rw_256", "killed"): "open, a wrong graph: before the 2400 s limit, saved_model parity "
+    "failed with rel 1.43 (top-1 agreement 0%, 9 x the reference's spread) after 721 s in onnx2tf's strict mode, "
+    "and TFLite the same; the first-diverging-op search did not finish within the limit. Its sibling "
+    "maxvit_rmlp_pico_rw_256 passes; nano's stem gives [1, 64, 64, 64] tensors, whose equal dimensions onnx2tf's "
+    "layout guessing is known to get wrong (onnx2tf #317, #327) - a guess, not verified. Next: the diverge search "
+    "alone, with a longer limit.",
     ("swin_v2_t", "tflite_fp16"): "open, machine-dependent: the fp16 model's output holds Inf/NaN here. This CPU "
     "(Xeon with AVX512-FP16) lets XNNPACK compute fp16 models in fp16 arithmetic, and swin_v2's attention "
     "logits overflow fp16's range (65504); on CPUs without native fp16 the same file computes in fp32. Next: "

@@ -80,8 +80,8 @@ def _blocked(reduce):
     import tensorflow as tf
 
     def blocked(input_tensor, axis=None, keepdims=False, name=None, **kwargs):
-        shape = getattr(input_tensor, "shape", None)
-        dims = shape.as_list() if shape is not None and shape.rank is not None else None
+        shape = getattr(input_tensor, "shape", None)  # a TensorShape on tensors, a tuple on numpy arrays
+        dims = shape.as_list() if getattr(shape, "rank", None) is not None else None
         try:
             axes = (list(range(len(dims))) if axis is None else [int(a) for a in np.ravel(axis)]) if dims else None
         except TypeError:  # an axis that is a graph tensor
