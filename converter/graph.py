@@ -280,7 +280,7 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
             raise ParityError(f"{stage.name} failed its gate: {verdict[1]}", stage=stage.name,
                               hint=result.extra.get("gate", {}).get("hint") or "see report.html")
         return outputs
-    failed = [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
+    failed = _failed_vs_pytorch(result)
     if failed and stage.precision in PRECISIONS:
         failed = _judge_at_floor(stage, result, candidates, board)
     if failed:
@@ -299,6 +299,10 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
     return outputs
 
 
+def _failed_vs_pytorch(result: StageResult) -> list:
+    return [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
+
+
 def _judge_at_floor(stage: Stage, result: StageResult, candidates: dict, board: Board) -> list:
     """Judge the comparisons with PyTorch that failed their tolerance again at the model's rounding floor of the
     stage's precision (converter/precision.py); the ones that still fail."""
@@ -307,7 +311,7 @@ def _judge_at_floor(stage: Stage, result: StageResult, candidates: dict, board: 
         floor = rounding_floor(ctx, stage.precision)
     except NotMeasured as exc:
         result.notes = [*result.notes, f"{stage.precision} rounding floor not measured: {exc}"]
-        return [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
+        return _failed_vs_pytorch(result)
     nominal = result.tolerance
     raised = floor.tolerance(nominal)
     result.extra = {**result.extra, "rounding_floor": floor.to_json(nominal)}
@@ -315,7 +319,7 @@ def _judge_at_floor(stage: Stage, result: StageResult, candidates: dict, board: 
         result.comparisons = [compare(board.outputs["pytorch"], candidates[c.runtime], max(c.tolerance, raised),
                                       "pytorch", c.runtime)
                               if c.against == "pytorch" and not c.passed else c for c in result.comparisons]
-    failed = [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
+    failed = _failed_vs_pytorch(result)
     text = f"{floor.how}: rel {floor.rel_err:.3g}"
     if failed:
         result.notes = [*result.notes, f"{text}, so this model's rounding explains up to "

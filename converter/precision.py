@@ -100,10 +100,11 @@ def _fp16_weights(module, draw: int, generator):
             if not tensor.is_floating_point():
                 continue
             half = tensor.to(torch.float16)
+            rounded = half.to(tensor.dtype)
             if draw == 0:
-                tensor.copy_(half.to(tensor.dtype))
+                tensor.copy_(rounded)
                 continue
-            step = torch.nextafter(half, torch.full_like(half, float("inf"))).to(tensor.dtype) - half.to(tensor.dtype)
+            step = torch.nextafter(half, torch.full_like(half, float("inf"))).to(tensor.dtype) - rounded
             tensor.add_((torch.rand(tensor.shape, generator=generator) - 0.5).to(tensor.dtype) * step)
     return moved
 

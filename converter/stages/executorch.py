@@ -149,25 +149,33 @@ class ExecuTorchStage(Stage):
         except Exception as exc:
             raise ConversionError(f"ExecuTorch's runtime cannot load {artifact.path}: {first_line(exc)}",
                                   stage=self.name, hint="see logs/executorch.log for the runtime's own error") from exc
-        results = []
-        for case in cases:
-            args = [torch.from_numpy(np.ascontiguousarray(case[s.name])) for s in ctx.inputs]
-            try:
-                values = method.execute(args)
-            except Exception as exc:
-                shapes = ", ".join(f"{s.name} {list(case[s.name].shape)}" for s in ctx.inputs)
-                raise ConversionError(f"ExecuTorch's runtime failed on inputs {shapes}: {first_line(exc)}",
-                                      stage=self.name, hint="see logs/executorch.log for the runtime's own error") from exc
-            # The program returns torch.export's flattened outputs, None entries included; flatten_outputs
-            # leaves those out, and the rest come in the same order.
-            tensors = [v for v in values if v is not None]
-            if len(tensors) != len(ctx.outputs) or not all(isinstance(t, torch.Tensor) for t in tensors):
-                raise ConversionError(f"the program returned {len(tensors)} value(s), PyTorch {len(ctx.outputs)} "
-                                      "tensor(s)", stage=self.name, hint="return tensors only from forward")
-            # Copies: the runtime's outputs live in its planned memory, which the next execute reuses.
-            results.append({o.name: t.detach().numpy().copy() for o, t in zip(ctx.outputs, tensors)})
+        results = execute(method, ctx, cases, self.name)
         del method, program
         return results
+
+
+def execute(method, ctx: Context, cases: list[Arrays], stage: str) -> list[Arrays]:
+    """A loaded program's forward on every case, its outputs named as PyTorch's."""
+    import torch
+
+    results = []
+    for case in cases:
+        args = [torch.from_numpy(np.ascontiguousarray(case[s.name])) for s in ctx.inputs]
+        try:
+            values = method.execute(args)
+        except Exception as exc:
+            shapes = ", ".join(f"{s.name} {list(case[s.name].shape)}" for s in ctx.inputs)
+            raise ConversionError(f"ExecuTorch's runtime failed on inputs {shapes}: {first_line(exc)}",
+                                  stage=stage, hint="see logs/executorch.log for the runtime's own error") from exc
+        # The program returns torch.export's flattened outputs, None entries included; flatten_outputs
+        # leaves those out, and the rest come in the same order.
+        tensors = [v for v in values if v is not None]
+        if len(tensors) != len(ctx.outputs) or not all(isinstance(t, torch.Tensor) for t in tensors):
+            raise ConversionError(f"the program returned {len(tensors)} value(s), PyTorch {len(ctx.outputs)} "
+                                  "tensor(s)", stage=stage, hint="return tensors only from forward")
+        # Copies: the runtime's outputs live in its planned memory, which the next execute reuses.
+        results.append({o.name: t.detach().numpy().copy() for o, t in zip(ctx.outputs, tensors)})
+    return results
 
 
 def _dynamic_shapes(ctx: Context):

@@ -54,12 +54,11 @@ class OnnxStage(Stage):
                     traceback.print_exc()
             if not notes:
                 self._raise(ctx, args, exc)
-        rewritten = portable_onnx(path)
+        inputs, outputs = ctx.same_layout()
+        rewritten = _finish(path, io_record(ctx, inputs, outputs))
         if rewritten:
             notes.append(f"{len(rewritten)} InstanceNormalization over more than {REDUCTION_BLOCK} elements written "
                          "with two-step means (ONNX Runtime Web sums them in one float32)")
-        inputs, outputs = ctx.same_layout()
-        _embed(path, io_record(ctx, inputs, outputs))
         return Artifact(Path("model.onnx"), "fp32", inputs, outputs, notes, {"opset": OPSET})
 
     def _raise(self, ctx: Context, args: tuple, exc: Exception):
@@ -85,13 +84,16 @@ class OnnxStage(Stage):
         return [dict(zip([o.name for o in ctx.outputs], session.run(names, case))) for case in cases]
 
 
-def _embed(path: Path, record: str) -> None:
-    """Carry the layouts inside the file as model metadata (metadata_props), which ONNX tools show."""
+def _finish(path: Path, record: str) -> list[str]:
+    """The exported file made portable (onnx_rewrites.portable_onnx), with the layouts carried inside it as
+    model metadata (metadata_props), which ONNX tools show; the names of the nodes rewritten."""
     import onnx
 
     model = onnx.load(str(path))
+    rewritten = portable_onnx(model)
     model.metadata_props.add(key=IO_RECORD, value=record)
     onnx.save(model, str(path))
+    return rewritten
 
 
 def _dynamic_shapes(ctx: Context):

@@ -86,13 +86,12 @@ def _blocked(reduce):
             axes = (list(range(len(dims))) if axis is None else [int(a) for a in np.ravel(axis)]) if dims else None
         except TypeError:  # an axis that is a graph tensor
             axes = None
-        if kwargs or dims is None or axes is None or any(dims[a] is None for a in axes) \
-                or math.prod(dims[a] for a in axes) <= REDUCTION_BLOCK or any(d is None for d in dims):
+        if kwargs or axes is None or None in dims or math.prod(dims[a] for a in axes) <= REDUCTION_BLOCK:
             return reduce(input_tensor, axis=axis, keepdims=keepdims, name=name, **kwargs)
         axes = sorted({a % len(dims) for a in axes}, reverse=True)
         x = input_tensor
         for a in axes:
-            x = _reduce_axis(reduce, x, a, [*x.shape.as_list()])
+            x = _reduce_axis(reduce, x, a, x.shape.as_list())
         if not keepdims:
             x = tf.reshape(x, [d for i, d in enumerate(dims) if i not in axes])
         return x

@@ -2,7 +2,8 @@
 rewritten into ones every runtime runs right. Each rule is a function of one node that returns the nodes
 replacing it (the node itself when the rule does not apply); RULES applies them in order.
 
-The ONNX artifact itself (model.onnx) is left as torch.onnx wrote it: this is only what onnx2tf reads.
+The ONNX artifact itself (model.onnx) gets ARTIFACT_RULES only (portable_onnx, from the onnx stage): what
+ONNX Runtime Web computes wrong; RULES are only what onnx2tf reads.
 """
 
 from __future__ import annotations
@@ -307,12 +308,10 @@ RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul]
 ARTIFACT_RULES = [instance_norm_blocked]
 
 
-def portable_onnx(path: Path) -> list[str]:
-    """Apply ARTIFACT_RULES to the ONNX file at `path`, in place; the names of the nodes rewritten."""
-    import onnx
+def portable_onnx(model) -> list[str]:
+    """Apply ARTIFACT_RULES to an onnx.ModelProto, in place; the names of the nodes rewritten."""
     from onnx import numpy_helper
 
-    model = onnx.load(str(path))
     constants = {t.name: t for t in model.graph.initializer}
     facts = GraphFacts(model, lambda name: numpy_helper.to_array(constants[name]), constants)
     rewritten, kept = [], []
@@ -327,5 +326,4 @@ def portable_onnx(path: Path) -> list[str]:
         del model.graph.node[:]
         model.graph.node.extend(kept)
         model.graph.initializer.extend(numpy_helper.from_array(a, n) for n, a in facts.added.items())
-        onnx.save(model, str(path))
     return rewritten

@@ -308,26 +308,20 @@ class ExecuTorchInt8Stage(_Int8, ExecuTorchStage):
         from executorch.exir import to_edge_transform_and_lower
         from executorch.runtime import Runtime
 
-        from .executorch import _dynamic_shapes, _example
+        from .executorch import _dynamic_shapes, _example, execute
 
         dynamic, _ = _dynamic_shapes(ctx)
         args = tuple(torch.from_numpy(_example(ctx.cases.inputs[0][s.name], s.dynamic_axes)) for s in ctx.inputs)
         exported = torch.export.export(ctx.model.module, args, dynamic_shapes=dynamic)
         batches = q.calibration(ctx)[0] if self.precision == "int8" else []
-        picked = q.subset(ctx)
+        cases = [ctx.cases.inputs[i] for i in q.subset(ctx)]
 
         def measure(extra: list[str]):
             program = _quantized_program(ctx, exported, args, dynamic, self.precision, batches,
                                          [*ctx.options.keep_float, *extra])
             buffer = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
-            method = Runtime.get().load_program(buffer).load_method("forward")
-            outs = []
-            for i in picked:
-                values = method.execute([torch.from_numpy(np.ascontiguousarray(ctx.cases.inputs[i][s.name]))
-                                         for s in ctx.inputs])
-                tensors = [v for v in values if v is not None]
-                outs.append({o.name: t.detach().numpy().copy() for o, t in zip(ctx.outputs, tensors)})
-            return outs
+            program = Runtime.get().load_program(buffer)  # kept referenced while its method runs
+            return execute(program.load_method("forward"), ctx, cases, self.name)
 
         layers = [name for name in _weighted_modules(ctx.model.module) if name not in ctx.options.keep_float]
         return q.sensitivity(ctx, layers, measure, "executorch")
