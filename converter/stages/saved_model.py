@@ -26,7 +26,7 @@ ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
 # The TFLite stages convert the SavedModel's function from memory instead of reloading it from disk.
-TF_MODEL = Handoff("tf_model", "(tf.Module holder, ConcreteFunction serving_default) of the SavedModel")
+TF_MODEL = Handoff("tf_model", "(tf.Module holder, ConcreteFunction serving_default, Keras model) of the SavedModel")
 ONEDNN_MAYBE_ON = False  # TensorFlow was imported before import_tensorflow, without oneDNN turned off
 
 
@@ -63,8 +63,7 @@ def _offline_workdir(folder: Path, seed: int):
         os.chdir(previous)
 
 
-def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, sample: dict[str, np.ndarray],
-                pseudo_ops: tuple[str, ...] = (), strict: bool = True):
+def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, sample: dict[str, np.ndarray]):
     """onnx2tf's Keras model of `onnx_path` (rewritten by onnx_for_onnx2tf first), built in `scratch`, which is
     removed afterwards. The one place that calls onnx2tf: the saved_model and TFLite builds and the
     first-diverging-op search must convert alike. `sample` is one input case, keyed by input name."""
@@ -80,10 +79,8 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
                 disable_model_save=True,
                 keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
                 custom_input_op_name_np_data_path=_strict_mode_data(sample, keep, scratch),
-                replace_to_pseudo_operators=[op.lower() for op in pseudo_ops] or None,
-                # Strict mode re-runs the model up to many ops to choose their transposes: most of the time
-                # on a transformer, and what keeps ambiguous shapes right. Only a checked rebuild skips it.
-                disable_strict_mode=not strict,
+                # Strict mode (the default) re-runs the model up to many ops to choose their transposes: most
+                # of the time on a transformer, and what keeps ambiguous shapes right.
                 # A grouped convolution that onnx2tf does not recognise as depthwise becomes a grouped Conv2D,
                 # which TF.js cannot run ("depth of input (48) must match input depth for filter 1":
                 # shufflenet, resnext, regnet): split, convolve and concatenate instead.
@@ -116,11 +113,10 @@ def _strict_mode_data(sample: dict[str, np.ndarray], keep: list[str], folder: Pa
     return data
 
 
-def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool = True):
+def build_tf_model(ctx: Context):
     """onnx2tf's Keras model wrapped in one tf.function signature named after PyTorch's tensors.
 
-    Returns (module to save, concrete function, input bindings, output bindings). `pseudo_ops` asks onnx2tf
-    to build those ops from elementary ones (for runtimes that lack them).
+    Returns (module to save, concrete function, input bindings, output bindings, Keras model).
     """
     onnx_path = ctx.work / ctx.artifacts["onnx"].path
     missing = onnx2tf_unsupported_ops(onnx_path)
@@ -132,8 +128,7 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool 
     # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
     keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
     try:
-        keras_model = run_onnx2tf(onnx_path, ctx.work / ".onnx2tf", keep, ctx.options.seed, dict(ctx.cases.inputs[0]),
-                                  pseudo_ops, strict)
+        keras_model = run_onnx2tf(onnx_path, ctx.work / ".onnx2tf", keep, ctx.options.seed, dict(ctx.cases.inputs[0]))
     except (Exception, SystemExit) as exc:
         # onnx2tf reports some failures by calling sys.exit after logging the cause.
         raise ConversionError(f"onnx2tf failed: {first_line(exc) or 'see the log'}", stage="saved_model",
@@ -157,7 +152,7 @@ def build_tf_model(ctx: Context, pseudo_ops: tuple[str, ...] = (), strict: bool 
     holder.serving_default = serving_default
     outputs_sig = concrete.structured_outputs
     outputs = [_bind(spec, outputs_sig[spec.name].shape.as_list(), spec.name) for spec in ctx.outputs]
-    return holder, concrete, inputs, outputs
+    return holder, concrete, inputs, outputs, keras_model
 
 
 class SavedModelStage(Stage):
@@ -178,13 +173,13 @@ class SavedModelStage(Stage):
 
     def convert(self, ctx: Context) -> Artifact:
         tf = import_tensorflow()
-        holder, concrete, inputs, outputs = build_tf_model(ctx)
+        holder, concrete, inputs, outputs, keras_model = build_tf_model(ctx)
         tf.saved_model.save(holder, str(ctx.work / "saved_model"), signatures={"serving_default": concrete})
         # assets.extra/ is TensorFlow's place for files that travel with a SavedModel but are not part of it.
         extra = ctx.work / "saved_model" / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / IO_RECORD).write_text(io_record(ctx, inputs, outputs))
-        ctx.give(TF_MODEL, (holder, concrete))
+        ctx.give(TF_MODEL, (holder, concrete, keras_model))
         return Artifact(Path("saved_model"), "fp32", inputs, outputs)
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:

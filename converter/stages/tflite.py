@@ -9,14 +9,25 @@ from ..errors import ConversionError, first_line
 from ..layout import Binding
 from .base import Arrays, Artifact, Context, Stage
 from .base import Handoff
-from .saved_model import TF_MODEL, build_tf_model, import_tensorflow
+from .saved_model import TF_MODEL, import_tensorflow
 
-# The TF model rebuilt for TFLite with some ops decomposed: the fp32 stage builds it, the fp16 stage reuses it.
-TFLITE_MODEL = Handoff("tflite_model", "(tf.Module holder, ConcreteFunction, how it was rebuilt)")
+# The TF model retraced for TFLite with some ops built from elementary ones: the fp32 stage traces it, the fp16
+# stage reuses it.
+TFLITE_MODEL = Handoff("tflite_model", "(tf.Module holder, ConcreteFunction) with TFLite-less ops decomposed")
 
-# TF ops that TFLite has no builtin for, but that onnx2tf can build from elementary ops. Erf is exact GELU's
-# core; its replacement is a polynomial approximation with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26).
-PSEUDO_OPS = {"Erf"}
+
+def _erf(x):
+    """Erf from ops TFLite has: Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (exact GELU's core)."""
+    import tensorflow as tf
+
+    a = tf.math.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
+    return tf.math.sign(x) * (1.0 - poly * tf.math.exp(-a * a))
+
+
+# TF ops that TFLite has no builtin for -> (the symbol of onnx2tf's Keras op layer, elementary replacement).
+ELEMENTARY = {"Erf": ("math.erf", _erf)}
 
 
 class TfliteStage(Stage):
@@ -35,22 +46,22 @@ class TfliteStage(Stage):
         tf = import_tensorflow()
         source = ctx.artifacts["saved_model"]
         notes = []
-        holder, concrete = ctx.take(TF_MODEL)
+        holder, concrete, keras_model = ctx.take(TF_MODEL)
+        symbols = {getattr(layer, "symbol", None) for layer in keras_model.layers}
+        decompose = sorted(op for op, (symbol, _) in ELEMENTARY.items() if symbol in symbols)
+        if decompose:  # the same Keras model, traced again for TFLite alone (kept for the fp16 stage)
+            if not ctx.has(TFLITE_MODEL):
+                ctx.give(TFLITE_MODEL, _decomposed(ctx, decompose))
+            holder, concrete = ctx.take(TFLITE_MODEL)
+            notes.append(f"{', '.join(decompose)} built from elementary ops: TFLite has no such builtin")
         try:
             flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
         except Exception as exc:
-            missing = set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(exc)))
-            if not missing or not missing <= PSEUDO_OPS:
-                raise ConversionError(f"TFLite has no kernel for: {', '.join(sorted(missing))}" if missing else
-                                      f"TFLite conversion failed: {first_line(exc)}", stage=self.name,
-                                      unsupported_ops=sorted(missing), hint="see the log; these ops need a rewrite "
-                                      "in the model or TFLite's Flex delegate") from exc
-            # Rebuild the TF model for TFLite alone, with those ops decomposed (cached for the fp16 stage).
-            if not ctx.has(TFLITE_MODEL):
-                ctx.give(TFLITE_MODEL, _rebuild(ctx, tuple(sorted(missing))))
-            holder, concrete, how = ctx.take(TFLITE_MODEL)
-            flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
-            notes.append(f"{', '.join(sorted(missing))} built from elementary ops: TFLite has no such builtin ({how})")
+            missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(exc))))
+            raise ConversionError(f"TFLite has no kernel for: {', '.join(missing)}" if missing else
+                                  f"TFLite conversion failed: {first_line(exc)}", stage=self.name,
+                                  unsupported_ops=missing, hint="see the log; these ops need a rewrite "
+                                  "in the model or TFLite's Flex delegate") from exc
         path = Path("tflite") / self.filename
         (ctx.work / path).parent.mkdir(exist_ok=True)
         (ctx.work / path).write_bytes(flatbuffer)
@@ -75,33 +86,21 @@ class TfliteStage(Stage):
         return [{o.name: out[o.name] for o in ctx.outputs} for out in (runner(**case) for case in cases)]
 
 
-def _rebuild(ctx: Context, ops: tuple[str, ...]):
-    """The TF model again, with `ops` built from elementary ones. onnx2tf's strict mode took minutes on a
-    transformer the first time (swin_t: 6 of its 15 minutes, twice); the SavedModel's model is the check
-    instead: the fast rebuild is kept when it computes what that model computes on the first case, within
-    the fp32 tolerance, and otherwise redone in strict mode."""
-    import numpy as np
+def _decomposed(ctx: Context, ops: list[str]):
+    """The SavedModel's function traced again with onnx2tf's layers for `ops` computing their elementary
+    replacements: the same graph otherwise, in seconds (rebuilding with onnx2tf took minutes on transformers)."""
+    import tensorflow as tf
 
-    from ..layout import to_artifact
-    from ..parity import SCALE_FLOOR
-
-    _, reference = ctx.take(TF_MODEL)
-    case = ctx.cases.inputs[0]
-    perms = {b.name: b.perm for b in ctx.artifacts["saved_model"].inputs}
-    args = [to_artifact(case[s.name], perms[s.name]) for s in ctx.inputs]
-    want = {k: v.numpy() for k, v in reference(*args).items()}
+    holder, _, keras_model = ctx.take(TF_MODEL)
+    replace = {ELEMENTARY[op][0]: ELEMENTARY[op][1] for op in ops}
+    layers = [layer for layer in keras_model.layers if getattr(layer, "symbol", None) in replace]
+    originals = [layer.function for layer in layers]
     try:
-        holder, function, _, _ = build_tf_model(ctx, ops, strict=False)
-    except ConversionError:  # some graphs convert only in strict mode (convnext_tiny)
-        holder, function, _, _ = build_tf_model(ctx, ops)
-        return holder, function, "rebuilt in onnx2tf's strict mode: the fast rebuild failed"
-    got = {k: v.numpy() for k, v in function(*args).items()}
-    tolerance = ctx.options.tolerances["fp32"]
-    agree = all(got[k].shape == w.shape and np.isfinite(got[k]).all()
-                and np.max(np.abs(got[k] - w), initial=0.0) <= tolerance * max(np.max(np.abs(w), initial=0.0),
-                                                                             SCALE_FLOOR)
-                for k, w in want.items())
-    if agree:
-        return holder, function, "rebuilt without onnx2tf's strict mode, checked against the SavedModel's model"
-    holder, function, _, _ = build_tf_model(ctx, ops)
-    return holder, function, "rebuilt in onnx2tf's strict mode: the fast rebuild differed from the SavedModel"
+        for layer in layers:
+            layer.function = replace[layer.symbol]
+        serving = holder.serving_default
+        concrete = tf.function(serving.python_function, input_signature=serving.input_signature).get_concrete_function()
+    finally:
+        for layer, function in zip(layers, originals):
+            layer.function = function
+    return holder, concrete
