@@ -49,6 +49,14 @@ def candidate_perms(torch_shape: tuple[int, ...], artifact_shape: list) -> list[
     return found
 
 
+def fitting_perms(torch_shape: tuple[int, ...], artifact_shape: list) -> list[list[int]]:
+    """Every perm that maps `torch_shape` onto `artifact_shape` (None matches anything)."""
+    import itertools
+
+    return [list(p) for p in itertools.permutations(range(len(torch_shape))) if len(artifact_shape) == len(p)
+            and all(a is None or a == torch_shape[i] for a, i in zip(artifact_shape, p))]
+
+
 def to_artifact(array: np.ndarray, perm: list[int]) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(array, perm)) if perm else array
 

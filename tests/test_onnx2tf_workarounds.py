@@ -111,6 +111,31 @@ def test_tflite_gets_erf_from_elementary_ops_without_a_second_onnx2tf_run(tmp_pa
     assert "EXP" in ops and not any("ERF" in op or "FLEX" in op or "CUSTOM" in op for op in ops)
 
 
+def test_an_output_whose_shape_cannot_tell_its_layout_is_placed_by_its_values(tmp_path, monkeypatch):
+    """Without equal_dims_channels_last, onnx2tf leaves the 1x8x8x8 map as N,W,C,H; the binding must not
+    trust the shape (both NCHW and NHWC fit) but PyTorch's values."""
+    import contextlib
+    import json
+
+    from converter import Options, convert
+    from converter.loading import LoadedModel
+    from converter.stages import saved_model
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from small import equal_dims_map
+
+    monkeypatch.setattr(saved_model, "equal_dims_channels_last", contextlib.nullcontext)
+    model = LoadedModel(equal_dims_map().eval(), "tests/models/small.py:equal_dims_map", "python", ["x"])
+    # workers=False: the fix is switched off in this process only.
+    result = convert(model, Options([(1, 3, 8, 8)], tmp_path / "map", targets=("tflite",), random_cases=2,
+                                    verbosity=0, workers=False))
+    assert result.exit_code == 0, result.error
+    report = json.loads((tmp_path / "map" / "report.json").read_text())
+    stage = next(s for s in report["stages"] if s["name"] == "saved_model")
+    assert stage["status"] == "passed" and stage["max_rel_err"] < 1e-5
+    assert any("onnx2tf left it as NWCH" in n and "transposed to NHWC" in n for n in stage["notes"])
+    assert report["artifacts"]["tflite_fp32"]["outputs"][0]["perm"] == [0, 2, 3, 1]
+
+
 def test_batched_matmul_einsums_become_matmul(tmp_path):
     import onnxruntime as ort
 

@@ -198,9 +198,9 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
     assert golden["cases"][2]["inputs"]["x"][-1] == 1.0
 
 
-# The last six failed for a new user (issue 9) or in random timm and Hugging Face samples (the resizes,
-# CLIP's nested outputs, mobilevitv2's wide GroupNorm) before the TF.js audit, the ONNX rewrites and the
-# blocked reductions.
+# The last seven failed for a new user (issue 9) or in random timm and Hugging Face samples (the resizes,
+# CLIP's nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions) before the TF.js
+# audit, the ONNX rewrites, the blocked reductions and equal_dims_channels_last.
 @pytest.mark.parametrize("model, shapes", [
     ("mlp_layernorm_gelu", ["2,32"]),
     ("attention_block", ["1,10,32"]),
@@ -213,6 +213,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("resizes", ["1,3,4,4"]),
         ("nested_outputs", ["2,8"]),
         ("wide_group_norm", ["1,3,128,128"]),
+        ("equal_dims", ["1,3,8,8"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

@@ -19,6 +19,16 @@ group, exported as InstanceNormalization), that mean was off by rel 5.3e-4 on wa
 than REDUCTION_BLOCK elements with a static shape is built instead as reductions of at most that many: one axis
 at a time, and an axis longer than that split in two by a reshape. A mean of equal-sized blocks' means is the
 mean, so only the rounding changes.
+
+equal_dims_channels_last: onnx2tf decides whether a tensor is held channels-last by comparing its TF shape
+with its ONNX shape. When every axis after the batch has one length (1x64x64x64) the shapes cannot tell, so
+onnx2tf assumes channels-last for every such tensor (common_functions.inverted_operation_enable_disable, "all
+the same value") and its ops read them that way (AveragePool skips its own transpose). A Transpose or Reshape
+output is held as ONNX's layout, though; after a NCHW -> NHWC -> NCHW permute pair (timm's MaxViT blocks at
+64 channels on a 64x64 map) the data was read along the wrong axes: maxvit_rmlp_nano_rw_256 off by 1.43 of its
+output's scale, first diverging at an AveragePool. The fix moves such an output to channels-last, so that it is
+what onnx2tf takes it for (the parameter-replacement "post_process_transpose_perm" that onnx2tf's own issues
+#17 and #454 ask users to write by hand, here for every such op). Rank 3 keeps onnx2tf's handling.
 """
 
 from __future__ import annotations
@@ -54,6 +64,40 @@ def channels_last_add():
         yield True
     finally:
         add_module.make_node = original
+
+
+@contextlib.contextmanager
+def equal_dims_channels_last():
+    """Wrap onnx2tf's Transpose and Reshape converters so that an output of rank 4 or 5 whose axes after the
+    batch all have one length, which onnx2tf will take for channels-last, is moved there."""
+    import onnx2tf.ops.Reshape as reshape_module
+    import onnx2tf.ops.Transpose as transpose_module
+    import tensorflow as tf
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            for output in graph_node.outputs:
+                info = tf_layers_dict.get(output.name, {})
+                node, shape = info.get("tf_node"), list(output.shape or [])
+                if (len(shape) in (4, 5) and all(isinstance(d, int) and d > 1 for d in shape[1:])
+                        and len(set(shape[1:])) == 1 and info.get("before_op_output_shape_trans")
+                        and not info.get("nwc_nhwc_ndhwc_keep") and hasattr(node, "shape")
+                        and node.shape.as_list()[1:] == shape[1:]):
+                    info["tf_node"] = tf.transpose(node, perm=[0, *range(2, len(shape)), 1])
+            return result
+
+        return fixed
+
+    modules = (transpose_module, reshape_module)
+    originals = [m.make_node for m in modules]
+    for m in modules:
+        m.make_node = wrap(m.make_node)
+    try:
+        yield
+    finally:
+        for m, original in zip(modules, originals):
+            m.make_node = original
 
 
 @contextlib.contextmanager

@@ -169,6 +169,23 @@ class WideGroupNorm(nn.Module):
         return self.b(nn.functional.silu(self.norm(self.a(x) + 3.0)))
 
 
+class EqualDims(nn.Module):
+    """8 channels on an 8x8 map, so that shapes cannot tell NCHW from NHWC: a channels-last block between two
+    permutes, then an average pool, as timm's MaxViT stages do (maxvit_rmlp_nano_rw_256 at 64x64x64 was off by
+    1.43 before converter/stages/onnx2tf_fixes.py:equal_dims_channels_last). Unpooled, it returns the map."""
+
+    def __init__(self, pooled: bool = True) -> None:
+        super().__init__()
+        self.pooled = pooled
+        self.conv, self.norm, self.mlp = nn.Conv2d(3, 8, 3, padding=1), nn.LayerNorm(8), nn.Linear(8, 8)
+        self.head = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x).permute(0, 2, 3, 1)
+        x = (x + self.mlp(self.norm(x))).permute(0, 3, 1, 2)
+        return self.head(nn.functional.avg_pool2d(x, 2).flatten(1)) if self.pooled else x
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -190,6 +207,8 @@ nested_outputs = seeded(NestedOutputs)
 inner_broadcast_matmul = seeded(InnerBroadcastMatmul)
 inner_broadcast_matmul_mirrored = seeded(InnerBroadcastMatmul, True)
 wide_group_norm = seeded(WideGroupNorm)
+equal_dims = seeded(EqualDims)
+equal_dims_map = seeded(EqualDims, False)
 
 
 def mobilenet_v2():
