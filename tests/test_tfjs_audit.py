@@ -291,3 +291,31 @@ def test_graphs_do_not_depend_on_onednn(tmp_path, model, shape):
                   *sorted((folder / "tflite").glob("*.tflite"))]
         for graph in graphs:
             assert b"_Mkl" not in graph.read_bytes(), graph
+
+
+def test_a_conv_bias_before_a_residual_add_stays_fused(tmp_path):
+    """conv + bias + residual, as onnx2tf writes it (tf.add for the bias): Grappler's arithmetic pass used to
+    regroup it as AddN(conv, residual) + bias, leaving an unfused Conv2D and two passes over the tensor
+    (mobilenet_v2's 10 residual blocks). The bias goes in as a BiasAdd now, and TF.js gets one fused conv."""
+    from converter.stages.saved_model import import_tensorflow
+    from converter.stages.tfjs import write_graph_model
+
+    tf = import_tensorflow()
+    rng = np.random.default_rng(0)
+    variables = [tf.Variable(rng.standard_normal(shape).astype(np.float32))
+                 for shape in ((1, 1, 8, 8), (8,), (3, 3, 8, 8), (8,))]
+    holder = tf.Module()
+    holder.variables_ = variables
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 6, 6, 8], tf.float32, name="x")])
+    def serving_default(x):
+        w1, b1, w2, b2 = variables
+        residual = tf.nn.relu6(tf.add(tf.nn.convolution(x, w1, padding="SAME"), b1))  # not a graph input
+        return {"y": tf.add(tf.nn.convolution(residual, w2, padding="SAME"), b2) + residual}
+
+    holder.serving_default = serving_default
+    tf.saved_model.save(holder, str(tmp_path / "sm"), signatures={"serving_default": serving_default})
+    write_graph_model(tmp_path / "sm", tmp_path / "tfjs", "fp32")
+    nodes = json.loads((tmp_path / "tfjs" / "model.json").read_text())["modelTopology"]["node"]
+    ops = sorted(n["op"] for n in nodes if n["op"] not in ("Const", "Placeholder", "Identity"))
+    assert ops == ["AddV2", "_FusedConv2D", "_FusedConv2D"], ops  # was AddN, AddV2, Conv2D, _FusedConv2D

@@ -131,6 +131,14 @@ def write_graph_model(saved_model: Path, out: Path, precision: str) -> None:
         return
     from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
 
+    run_grappler = tfjs_convert._run_grappler
+
+    def first_pass_with_bias_adds(config, graph_def, graph, signature_def):
+        if "remap" not in config.graph_options.rewrite_options.optimizers:  # the pass before the fusions
+            bias_adds(graph_def)
+        return run_grappler(config, graph_def, graph, signature_def)
+
+    tfjs_convert._run_grappler = first_pass_with_bias_adds
     try:
         tfjs_convert.convert_tf_saved_model(str(saved_model), str(out), signature_def="serving_default",
                                             quantization_dtype_map=QUANTIZATION[precision])
@@ -141,6 +149,55 @@ def write_graph_model(saved_model: Path, out: Path, precision: str) -> None:
             raise ConversionError(f"TF.js cannot run these ops: {', '.join(ops)}", stage="tfjs",
                                   unsupported_ops=ops, hint=_hint_for(ops)) from exc
         raise ConversionError(f"tensorflowjs failed: {first_line(exc)}", stage="tfjs") from exc
+    finally:
+        tfjs_convert._run_grappler = run_grappler
+
+
+def bias_adds(graph_def) -> int:
+    """Turn each Add of a rank-1 constant onto a Conv2D, DepthwiseConv2dNative or MatMul with that many output
+    channels into a BiasAdd, in place; returns how many.
+
+    onnx2tf adds a convolution's bias with tf.add. Grappler's first pass (tensorflowjs runs its arithmetic
+    optimizer before the remapper fuses biases and activations) regroups conv + bias + residual as
+    AddN(conv, residual) + bias, so the remapper finds no bias to fuse: mobilenet_v2's 10 residual blocks ran
+    Conv2D, AddN and AddV2 instead of one fused conv and one AddV2. A BiasAdd is not an addition that
+    regrouping touches, and the remapper fuses it."""
+    nodes = {node.name: node for node in graph_def.node}
+
+    def producer(ref: str, through_identity: bool = False):
+        node = nodes.get(ref.lstrip("^").split(":")[0])
+        while through_identity and node is not None and node.op == "Identity":  # inlined function inputs
+            node = nodes.get(node.input[0].lstrip("^").split(":")[0])
+        return node
+
+    def const_shape(node) -> list[int] | None:
+        return [d.size for d in node.attr["value"].tensor.tensor_shape.dim] if node is not None and \
+            node.op == "Const" else None
+
+    def channels(node) -> int | None:
+        weights = const_shape(producer(node.input[1], True)) if node is not None and len(node.input) > 1 else None
+        if node.op in ("Conv2D", "DepthwiseConv2dNative") and weights and len(weights) == 4 \
+                and node.attr["data_format"].s in (b"", b"NHWC"):
+            return weights[3] if node.op == "Conv2D" else weights[2] * weights[3]
+        if node.op == "MatMul" and weights and len(weights) == 2:
+            return weights[0] if node.attr["transpose_b"].b else weights[1]
+        return None
+
+    count = 0
+    for node in graph_def.node:
+        if node.op not in ("Add", "AddV2") or len(node.input) != 2:
+            continue
+        for value, bias in (node.input, node.input[::-1]):
+            shape = const_shape(producer(bias, True))
+            if shape is not None and len(shape) == 1 and producer(value) is not None \
+                    and shape[0] == channels(producer(value)):
+                del node.input[:]
+                node.input.extend([value, bias])
+                node.op = "BiasAdd"
+                node.attr["data_format"].s = b"NHWC"
+                count += 1
+                break
+    return count
 
 
 def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path) -> dict[str, list[Arrays]]:
