@@ -65,25 +65,26 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     "judged at twice that, and the output varies over the two inputs by under 10 x that tolerance (31%, 19%): on "
     "these weights the fp16 check cannot tell a right artifact from a wrong one. Real inputs or trained weights "
     "would; the fp32 stages pass at 1e-4.",
-    ("timm__maxvit_rmlp_nano_rw_256", "killed"): "open, a wrong graph: before the 2400 s limit, saved_model parity "
-    "failed with rel 1.43 (top-1 agreement 0%, 9 x the reference's spread) after 721 s in onnx2tf's strict mode, "
-    "and TFLite the same; the first-diverging-op search did not finish within the limit. Its sibling "
-    "maxvit_rmlp_pico_rw_256 passes; nano's stem gives [1, 64, 64, 64] tensors, whose equal dimensions onnx2tf's "
-    "layout guessing is known to get wrong (onnx2tf #317, #327) - a guess, not verified. Next: the diverge search "
-    "alone, with a longer limit.",
     ("swin_v2_t", "tflite_fp16"): "open, machine-dependent: the fp16 model's output holds Inf/NaN here. This CPU "
     "(Xeon with AVX512-FP16) lets XNNPACK compute fp16 models in fp16 arithmetic, and swin_v2's attention "
     "logits overflow fp16's range (65504); on CPUs without native fp16 the same file computes in fp32. Next: "
     "check fp16 artifacts with XNNPACK's fp16 path forced both ways, and say which one a phone will take.",
-    ("timm__maxvit_rmlp_pico_rw_256", "saved_model"): "fixed since this row was recorded, to be confirmed by its "
-    "re-run: the dynamo exporter failed in its type-promotion pass, and 740fb86 fell back to the TorchScript-based "
-    "exporter, whose loose shapes ([64, ?, 64, 4]) onnx2tf could not convert; since 2e3c1ee the export is "
-    "retried with views as reshapes instead (as for hf_swin).",
 }
 
 
 # Failures the zoo found that the pipeline now fixes: (models, what failed, the fix). Rendered into zoo.md.
 FIXED: list[tuple[str, str, str]] = [
+    ("timm maxvit_rmlp_nano_rw_256 (any tensor whose axes after the batch all have one length, out of a "
+     "Transpose or Reshape)",
+     "saved_model parity rel 1.43, top-1 agreement 0%; the first-diverging-op search did not finish in 2400 s. "
+     "At depths 1,1,1,1 (the same shapes, 3 min) it named an AveragePool reading the first stage's 1x64x64x64 "
+     "output. onnx2tf takes every tensor whose axes after the batch have one length for channels-last (the shapes "
+     "cannot tell), but holds a Transpose's or Reshape's output in ONNX's layout, so MaxViT's NCHW -> NHWC -> NCHW "
+     "permute pair left the map as N,W,C,H (onnx2tf issues #17 and #454 fix such cases by hand; "
+     "tests/models/small.py:equal_dims, rel 1.65)",
+     "converter/stages/onnx2tf_fixes.py:equal_dims_channels_last moves such outputs to channels-last while onnx2tf "
+     "builds, and an output whose shape fits several layouts gets its layout from PyTorch's values "
+     "(saved_model.py:_transposes_by_data): every stage passes in 454 s, saved_model rel 4.1e-7"),
     ("timm mobilevitv2_150 (any GroupNorm, InstanceNorm or mean over more than a few thousand elements)",
      "tflite_fp32 and tfjs (wasm) parity, rel 1.16e-4 against 1e-4 while the SavedModel had 5.8e-6 and PyTorch's "
      "own float64-vs-float32 difference is 3.1e-6; first diverging TF.js node: the Mean of a GroupNorm over "
