@@ -161,9 +161,10 @@ def build_tf_model(ctx: Context):
 def _transposes_by_data(ctx: Context, keras_model, inputs: list[Binding]) -> tuple[dict[str, list[int]], list[str]]:
     """For each output whose shape cannot tell its layout (several axes of one length), the transpose that brings
     what onnx2tf made to the layout the rule gives (channels-last for rank 4 and 5), found by comparing the
-    model's output on the first case with PyTorch's under every perm that fits the shape. onnx2tf's layout
-    tracking goes wrong where all axes are equal: timm's maxvit_rmlp_nano_rw_256 at 1x64x64x64 ended as
-    N,W,C,H, off by 1.25 of the output's scale when read as NHWC."""
+    model's output on the first case with PyTorch's under every perm that fits the shape. The shape-based rule
+    trusts onnx2tf's layout tracking, which goes wrong where the axes are equal: before equal_dims_channels_last,
+    timm's maxvit_rmlp_nano_rw_256 cut after its first stage (1x64x64x64) ended as N,W,C,H, off by 1.25 of the
+    output's scale when read as NHWC. This check holds whatever onnx2tf does next."""
     shapes = [list(t.shape) for t in keras_model.outputs]
     ambiguous = [i for i, spec in enumerate(ctx.outputs) if len(fitting_perms(spec.shape, shapes[i])) > 1]
     if not ambiguous or not ctx.reference:
@@ -175,7 +176,7 @@ def _transposes_by_data(ctx: Context, keras_model, inputs: list[Binding]) -> tup
     transposes, notes = {}, []
     for i in ambiguous:
         spec = ctx.outputs[i]
-        value, want = np.asarray(result[i]), np.asarray(ctx.reference[0][spec.name])
+        value, want = np.asarray(result[i], np.float64), np.asarray(ctx.reference[0][spec.name], np.float64)
 
         def error(perm: list[int]) -> float:
             moved = from_artifact(value, perm)
