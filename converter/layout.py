@@ -38,15 +38,9 @@ def permute_layout(layout: str, perm: list[int]) -> str:
 
 
 def candidate_perms(torch_shape: tuple[int, ...], artifact_shape: list) -> list[list[int]]:
-    """The perms that map `torch_shape` onto `artifact_shape` (None = dynamic axis, matches anything)."""
+    """The perms onnx2tf makes, identity first, that map `torch_shape` onto `artifact_shape`."""
     rank = len(torch_shape)
-    found = []
-    for perm in (identity(rank), channels_last(rank)):
-        moved = [torch_shape[i] for i in perm]
-        if len(artifact_shape) == rank and all(a is None or a == m for a, m in zip(artifact_shape, moved)):
-            if perm not in found:
-                found.append(perm)
-    return found
+    return [p for p in fitting_perms(torch_shape, artifact_shape) if p in (identity(rank), channels_last(rank))]
 
 
 def fitting_perms(torch_shape: tuple[int, ...], artifact_shape: list) -> list[list[int]]:
