@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from .errors import ParityError, UsageError
@@ -48,17 +50,23 @@ def folder_files(folder: Path, artifact: str) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in wanted if p.is_file()}
 
 
+def files_root(token: str) -> Path:
+    """Where the replicas of one `endpoint` command write their copies of the folder, on each node."""
+    return Path(tempfile.gettempdir()) / f"converter-endpoint-{token}"
+
+
 class Endpoint:
     """One replica (wrapped by ray.serve.deployment in `deployment`)."""
 
-    def __init__(self, files, artifact: str, name: str, max_body_bytes: int, threads: int):
+    def __init__(self, files, artifact: str, name: str, max_body_bytes: int, threads: int, token: str):
         import ray
 
         from .serving import Model
 
         if isinstance(files, ray.ObjectRef):
             files = ray.get(files)
-        self._dir = tempfile.TemporaryDirectory(prefix="converter-endpoint-")
+        files_root(token).mkdir(exist_ok=True)
+        self._dir = tempfile.TemporaryDirectory(dir=files_root(token))
         root = Path(self._dir.name)
         for rel, data in files.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +76,13 @@ class Endpoint:
         self.name = name
         self.max_body = max_body_bytes
         self.log = logging.getLogger("ray.serve")
+
+    def __del__(self):
+        """Serve calls it when it stops a replica (scaling down, a cluster's `serve.delete`); the process then
+        exits without the garbage collection that would remove the copy. A killed replica's copy is removed by
+        the command that started it (`main`), on its own node."""
+        if hasattr(self, "_dir"):
+            self._dir.cleanup()
 
     async def __call__(self, request):
         from starlette.responses import JSONResponse, Response
@@ -147,7 +162,7 @@ class Endpoint:
         return await asyncio.get_running_loop().run_in_executor(None, self.model.predict, inputs)
 
 
-def deployment(args, files_ref, name: str):
+def deployment(args, files_ref, name: str, token: str):
     from ray import serve
 
     if args.autoscale:
@@ -162,7 +177,7 @@ def deployment(args, files_ref, name: str):
     threads = _threads(args)
     return serve.deployment(Endpoint, name="model", ray_actor_options={"num_cpus": threads}, max_ongoing_requests=8,
                             health_check_period_s=2, **scaling).bind(
-        files_ref, args.artifact, name, int(args.max_body_mb * 1024**2), threads)
+        files_ref, args.artifact, name, int(args.max_body_mb * 1024**2), threads, token)
 
 
 def _http_address(args) -> tuple[str, int]:
@@ -202,26 +217,30 @@ def main(args) -> int:
     local = {"num_cpus": max(os.cpu_count() or 1, _most_replicas(args) * _threads(args)),
              "object_store_memory": max(OBJECT_STORE_BYTES, 3 * sum(map(len, files.values()))),
              "_metrics_export_port": metrics_port, "_system_config": {"metrics_report_interval_ms": 2000}}
-    with session(args.address, STAGE, local) as ray:
-        from ray import serve
+    token = uuid.uuid4().hex[:12]
+    try:
+        with session(args.address, STAGE, local) as ray:
+            from ray import serve
 
-        try:
-            _serve(args, serve, ray.put(files), name, metrics_port)
-        except KeyboardInterrupt:
-            print("stopping", flush=True)
-            return 0
-        finally:
-            if args.address:  # on a cluster only our application goes; the embedded Ray goes whole
-                serve.delete(APP)
+            try:
+                _serve(args, serve, ray.put(files), name, metrics_port, token)
+            except KeyboardInterrupt:
+                print("stopping", flush=True)
+                return 0
+            finally:
+                if args.address:  # on a cluster only our application goes; the embedded Ray goes whole
+                    serve.delete(APP)
+    finally:  # the copies of replicas that were killed, or stopped with the embedded Ray, on this node
+        shutil.rmtree(files_root(token), ignore_errors=True)
 
 
-def _serve(args, serve, files_ref, name: str, metrics_port: int) -> None:
+def _serve(args, serve, files_ref, name: str, metrics_port: int, token: str) -> None:
     """Deploy, say where, and serve until interrupted."""
     serve.start(http_options={"host": args.host, "port": args.port},
                 logging_config={"log_level": "WARNING", "enable_access_log": False})
     started = time.perf_counter()
     try:
-        serve.run(deployment(args, files_ref, name), name=APP, route_prefix="/")
+        serve.run(deployment(args, files_ref, name, token), name=APP, route_prefix="/")
     except RuntimeError as exc:
         message = _deployment_message() or str(exc)
         hint = "the artifact no longer matches PyTorch's outputs in golden/: convert the model again" \

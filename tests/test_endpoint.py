@@ -11,9 +11,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -48,8 +50,14 @@ def golden_cases(digits_dir):
              np.load(digits_dir / "golden" / f"output_output_{c['name']}.npy")) for c in doc["cases"]]
 
 
+def _copies() -> set:
+    """The replicas' copies of served folders (converter/endpoint.py:files_root) on this machine."""
+    return set(Path(tempfile.gettempdir()).glob("converter-endpoint-*"))
+
+
 @pytest.fixture(scope="module")
 def endpoint(digits_dir):
+    before = _copies()
     ep = EndpointProcess(digits_dir, "--replicas", str(REPLICAS), "--max-body-mb", str(MAX_BODY_MB), "--name",
                          "digits", cwd=REPO)
     try:
@@ -59,6 +67,7 @@ def endpoint(digits_dir):
         code = ep.stop()
     assert code == 0, ep.output
     assert "stopping" in ep.output
+    assert _copies() - before == set()  # one replica was killed (SIGKILL) on the way
 
 
 def _rel(got, want) -> float:
@@ -229,6 +238,7 @@ def test_a_replica_refuses_a_folder_whose_artifact_breaks_golden(digits_dir, tmp
     shutil.copytree(digits_dir / "golden", folder / "golden")
     target = folder / "golden" / "output_output_random_0.npy"
     np.save(target, np.load(target) + 1.0)  # PyTorch's "answer" no longer matches what model.onnx computes
+    before = _copies()
     ep = EndpointProcess(folder, cwd=REPO)
     try:
         code = ep.proc.wait(240)
@@ -238,6 +248,7 @@ def test_a_replica_refuses_a_folder_whose_artifact_breaks_golden(digits_dir, tmp
     assert code == 3, ep.output
     assert "no replica would start" in ep.output and "golden case 'random_0'" in ep.output, ep.output
     assert "Traceback" not in ep.output
+    assert _copies() - before == set()
 
 
 def test_a_folder_without_a_model_is_a_usage_error(tmp_path):
