@@ -136,6 +136,24 @@ def test_tfjs_quantized_weights_are_smaller_and_within_tolerance(tmp_path, digit
     assert shards(out) <= ratio * shards(digits_dir) * 1.01
 
 
+def test_constants_fp16_cannot_hold_stay_float32(tmp_path):
+    """F.normalize's eps (1e-12) and a -1e9 mask fill, stored as float16, are 0 and -inf: padded rows gave NaN
+    (torchvision's swin_v2_t in TFLite fp16). Without converter/fp16.py both fp16 stages fail with NaN."""
+    out = tmp_path / "fp16_range"
+    proc = run_cli("convert", "tests/models/small.py:fp16_range", "--input-shape", "1,6,16", "--targets",
+                   "tflite,tfjs", "--quantize", "fp16", "--no-browser", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stages = {s["name"]: s for s in _report(out)["stages"]}
+    assert stages["tflite_fp16"]["status"] == stages["tfjs"]["status"] == "passed"
+    assert stages["tfjs"]["precision"] == "fp16"
+    assert any("1 constant kept in float32" in n and "= 1e-12" in n for n in stages["tflite_fp16"]["notes"])
+    weights = [w for group in json.loads((out / "tfjs" / "model.json").read_text())["weightsManifest"]
+               for w in group["weights"]]
+    float32 = [w for w in weights if w["dtype"] == "float32" and "quantization" not in w]
+    assert [w["shape"] for w in float32] == [[], [], []]  # the two eps and the fill; the layers stay float16
+    assert sum(w.get("quantization", {}).get("dtype") == "float16" for w in weights) >= 2
+
+
 def test_targets_subset_builds_only_what_is_asked(tmp_path):
     out = tmp_path / "onnx_only"
     proc = run_cli("convert", *DIGITS, "--targets", "onnx", "--out", out)

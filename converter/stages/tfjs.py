@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError, first_line
+from ..fp16 import note, tfjs_keep_fp32, tfjs_kept
 from ..layout import Binding
 from .base import IO_RECORD, Arrays, Artifact, Context, Stage, io_record
 from .saved_model import import_tensorflow
@@ -93,6 +94,9 @@ class TfjsStage(Stage):
         notes = [f"TF.js in Node.js, parity on the {' and '.join(NODE_BACKENDS)} backends; kernels and fused "
                  f"activations audited for {', '.join(BACKENDS)} (TF.js {support()['tfjs']})"]
         notes += [f"rewritten: {r.describe()}" for r in rewrites]
+        kept = tfjs_kept(model_json) if self.precision == "fp16" else []
+        if kept:
+            notes.append(note(kept, "weight"))
         extra = {"rewrites": [vars(r) for r in rewrites]}
         return Artifact(Path("tfjs/model.json"), self.precision, inputs, outputs, notes, extra, bundle=Path("tfjs"))
 
@@ -140,8 +144,9 @@ def write_graph_model(saved_model: Path, out: Path, precision: str) -> None:
 
     tfjs_convert._run_grappler = first_pass_with_bias_adds
     try:
-        tfjs_convert.convert_tf_saved_model(str(saved_model), str(out), signature_def="serving_default",
-                                            quantization_dtype_map=QUANTIZATION[precision])
+        with tfjs_keep_fp32():
+            tfjs_convert.convert_tf_saved_model(str(saved_model), str(out), signature_def="serving_default",
+                                                quantization_dtype_map=QUANTIZATION[precision])
     except ValueError as exc:
         text = str(exc)
         if "Unsupported Ops" in text:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConversionError, first_line
+from ..fp16 import note, tflite_keep_fp32
 from ..layout import Binding
 from .base import Arrays, Artifact, Context, Stage
 from .base import Handoff
@@ -54,14 +55,23 @@ class TfliteStage(Stage):
                 ctx.give(TFLITE_MODEL, _decomposed(ctx, decompose))
             holder, concrete = ctx.take(TFLITE_MODEL)
             notes.append(f"{', '.join(decompose)} built from elementary ops: TFLite has no such builtin")
+        converter = lambda: tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)  # noqa: E731
         try:
-            flatbuffer = self._convert(tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder))
+            flatbuffer = self._convert(converter())
         except Exception as exc:
             missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(exc))))
             raise ConversionError(f"TFLite has no kernel for: {', '.join(missing)}" if missing else
                                   f"TFLite conversion failed: {first_line(exc)}", stage=self.name,
                                   unsupported_ops=missing, hint="see the log; these ops need a rewrite "
                                   "in the model or TFLite's Flex delegate") from exc
+        if self.precision == "fp16":
+            try:
+                flatbuffer, kept = tflite_keep_fp32(flatbuffer, lambda: self._fp32(ctx, converter))
+            except ValueError as exc:  # the two graphs did not line up: the artifact stays TFLite's own
+                kept = []
+                notes.append(f"float16 constants not checked against float32: {exc}")
+            if kept:
+                notes.append(note(kept, "constant"))
         path = Path("tflite") / self.filename
         (ctx.work / path).parent.mkdir(exist_ok=True)
         (ctx.work / path).write_bytes(flatbuffer)
@@ -77,6 +87,12 @@ class TfliteStage(Stage):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
         return converter.convert()
+
+    @staticmethod
+    def _fp32(ctx: Context, converter) -> bytes:
+        """The same model without quantization: the fp32 stage's file when it wrote one in this run."""
+        fp32 = ctx.artifacts.get("tflite_fp32")
+        return (ctx.work / fp32.path).read_bytes() if fp32 is not None else converter().convert()
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> list[Arrays]:
         from ai_edge_litert.interpreter import Interpreter

@@ -186,6 +186,24 @@ class EqualDims(nn.Module):
         return self.head(nn.functional.avg_pool2d(x, 2).flatten(1)) if self.pooled else x
 
 
+class Fp16Range(nn.Module):
+    """Constants that float16 cannot hold, where transformers hold them: F.normalize's eps (1e-12) over rows that
+    padding left zero, as swin_v2's keys in a padded window, and a -1e9 mask fill for those rows. Stored as
+    float16 (TFLite fp16, TF.js --quantize fp16) the eps is 0 and the fill -inf: 0 / 0 and 0 x -inf, NaN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k = nn.Linear(16, 16), nn.Linear(16, 16, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = lambda t: nn.functional.pad(t, (0, 0, 0, 2))  # noqa: E731
+        q = nn.functional.normalize(pad(self.q(x)), dim=-1)
+        k = nn.functional.normalize(pad(self.k(x)), dim=-1)
+        keep = nn.functional.pad((x[..., 0] > -1e3).float(), (0, 2))  # 1 for x's rows, 0 for the padding
+        scores = 10 * q @ k.transpose(1, 2) + (1 - keep[:, None, :]) * -1e9
+        return scores.softmax(-1) @ k
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -209,6 +227,7 @@ inner_broadcast_matmul_mirrored = seeded(InnerBroadcastMatmul, True)
 wide_group_norm = seeded(WideGroupNorm)
 equal_dims = seeded(EqualDims)
 equal_dims_map = seeded(EqualDims, False)
+fp16_range = seeded(Fp16Range)
 
 
 def mobilenet_v2():
