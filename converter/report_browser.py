@@ -36,7 +36,10 @@ def browser_section(stages: list[dict]) -> str:
             f"<td>{r['bytes_downloaded'] / 1e6:.2f} MB</td><td>{r['model_bytes'] / 1e6:.3f} MB</td></tr>")
     where = ", ".join(f"{k} {esc(str(v))}" for k, v in (("Chromium", env.get("chromium")),
                                                          ("cross-origin isolated", env.get("crossOriginIsolated")),
-                                                         ("WebGPU adapter", env.get("webgpu"))) if v is not None)
+                                                         ("WebGPU adapter", env.get("webgpuAdapter") or
+                                                          env.get("webgpu"))) if v is not None)
+    if "swiftshader" in str(env.get("webgpuAdapter", "")).lower():
+        where += " (SwiftShader, on the CPU: WebGPU's numbers are checked, its timings are not a GPU's)"
     return (f"<h2>In the browser</h2><p><small>headless {where}; cold start: runtime start, model download and "
             "first inference; warm: median of the timed runs after warm-up; downloaded: everything the runtime "
             "fetched (its wasm and code included)</small></p>"

@@ -19,7 +19,9 @@ const distDir = (name) => path.dirname(require.resolve(name));
 const WASM = [
   { dir: 'tfjs-wasm', from: distDir('@tensorflow/tfjs-backend-wasm'),
     files: ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'] },
-  { dir: 'ort', from: distDir('onnxruntime-web'), files: ['ort-wasm-simd-threaded.wasm'] },
+  // ONNX Runtime Web: its wasm build, and the one its WebGPU build runs on.
+  { dir: 'ort', from: distDir('onnxruntime-web'),
+    files: ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.wasm'] },
   // LiteRT.js loads a build's .js loader (a classic script) and that loads its .wasm: relaxed SIMD on one
   // thread, the threaded one, and the compat one for browsers without relaxed SIMD.
   { dir: 'litert', from: path.join(distDir('@litertjs/core'), '..', 'wasm'),

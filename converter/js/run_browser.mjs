@@ -18,7 +18,7 @@ const { chromium } = require('playwright-core');
 
 // The machine may have no network and no GPU: Chromium's background services stay off (web-demo/headless.mjs).
 const ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader'];
+  '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader', '--enable-unsafe-webgpu'];
 const TIMEOUT_MS = 600_000;
 
 function readCase(inputs) {

@@ -1,11 +1,12 @@
 """The artifacts in a real browser: headless Chromium, driven through playwright-core, loads the converted folder
 from the project's own server (converter/serve.py: COOP/COEP, so wasm threads work) and runs every case on
-every runtime and backend it has: TF.js on wasm with one thread and with N, WebGL and (when the browser offers
-an adapter) WebGPU; model.onnx in ONNX Runtime Web on wasm with one thread and with N; the TFLite file the
-Android app ships (tflite/model_float32.tflite, when --targets builds it) in LiteRT.js on wasm with one thread
-and with N, and WebGPU when offered. Each is compared with PyTorch at its artifact's tolerance, and timed: cold
-start (runtime start, model download and first inference), warm median latency, bytes downloaded. The records
-go into report.json (`browser`) and report.html.
+every runtime and backend it has: TF.js on wasm with one thread and with N, WebGL and WebGPU; model.onnx in
+ONNX Runtime Web on wasm with one thread and with N, and WebGPU; the TFLite file the Android app ships
+(tflite/model_float32.tflite, when --targets builds it) in LiteRT.js on wasm with one thread and with N, and
+WebGPU. WebGPU runs where the browser offers an adapter; without a GPU, Chromium's is SwiftShader on the CPU,
+which checks the WebGPU kernels' numbers but not their speed. Each is compared with PyTorch at its artifact's
+tolerance, and timed: cold start (runtime start, model download and first inference), warm median latency,
+bytes downloaded. The records go into report.json (`browser`) and report.html.
 
 On by default when Chromium is installed; `--no-browser` leaves it out. Without Chromium (or Node.js,
 node_modules, the built page) the stage is skipped and says why; under CI=true that is a failure instead.
@@ -75,6 +76,7 @@ def combos(ctx: Context, threads: int) -> list[dict]:
         out += [
             {"key": "onnx_wasm", "runtime": "onnx", "backend": "wasm", "threads": 1, "artifact": onnx},
             {"key": "onnx_wasm_threads", "runtime": "onnx", "backend": "wasm", "threads": threads, "artifact": onnx},
+            {"key": "onnx_webgpu", "runtime": "onnx", "backend": "webgpu", "threads": None, "artifact": onnx},
         ]
     if litert_absent(ctx) is None:
         tflite = ctx.artifacts[TFLITE].to_json()
@@ -146,7 +148,8 @@ class BrowserStage(Stage):
         n, absent = thread_count(), litert_absent(ctx)
         litert = "" if absent else f"LiteRT.js wasm 1 and {n} threads, WebGPU when offered; "
         notes = [f"headless Chromium ({chromium_path()}) on the converter's own server (COOP/COEP): TF.js wasm "
-                 f"1 and {n} threads, WebGL, WebGPU when offered; ONNX Runtime Web wasm 1 and {n} threads; "
+                 f"1 and {n} threads, WebGL, WebGPU when offered; ONNX Runtime Web wasm 1 and {n} threads, WebGPU when "
+                 "offered; "
                  f"{litert}median of {WARM_RUNS} warm runs", *([absent] if absent else [])]
         return Artifact(Path(RECORDS), self.precision, inputs, outputs, notes, {"browser": []})
 

@@ -15,8 +15,9 @@ from runcli import DIGITS, run_cli
 from converter.errors import ConversionError
 from converter.stages import browser as browser_stage
 
-EXPECTED = {"tfjs_wasm", "tfjs_wasm_threads", "tfjs_webgl", "onnx_wasm", "onnx_wasm_threads", "litert.js_wasm",
-            "litert.js_wasm_threads"}
+# WebGPU included: without a GPU, Chromium's adapter is SwiftShader (chromium-common ships it), on the CPU.
+EXPECTED = {"tfjs_wasm", "tfjs_wasm_threads", "tfjs_webgl", "tfjs_webgpu", "onnx_wasm", "onnx_wasm_threads",
+            "onnx_webgpu", "litert.js_wasm", "litert.js_wasm_threads", "litert.js_webgpu"}
 
 
 def test_digits_runs_on_every_backend_in_chromium(digits_report, digits_dir, browser_tools):
@@ -33,10 +34,12 @@ def test_digits_runs_on_every_backend_in_chromium(digits_report, digits_dir, bro
         assert r["model_bytes"] > 100_000 and r["bytes_downloaded"] > r["model_bytes"], r
     for runtime in ("tfjs", "onnx", "litert.js"):
         assert records[f"{runtime}_wasm"]["threads"] == 1 and records[f"{runtime}_wasm_threads"]["threads"] > 1
+        assert records[f"{runtime}_webgpu"]["backend"] == "webgpu" and records[f"{runtime}_webgpu"]["threads"] is None
+    assert stage["browser_env"]["webgpu"] is True and stage["browser_env"]["webgpuAdapter"]
     # LiteRT.js runs the Android app's file: the fp32 TFLite model, held to fp32.
     assert {r["runtime"] for k, r in records.items() if k.startswith("litert.js")} == {"litert.js"}
     assert records["litert.js_wasm"]["model_bytes"] == (digits_dir / "tflite" / "model_float32.tflite").stat().st_size
-    for key in ("onnx_wasm", "litert.js_wasm"):
+    for key in ("onnx_wasm", "onnx_webgpu", "litert.js_wasm", "litert.js_webgpu"):
         assert records[key]["tolerance"] == digits_report["tolerances"]["fp32"] and records[key]["precision"] == "fp32"
     assert records["tfjs_webgl"]["tolerance"] == digits_report["tolerances"]["fp16"]  # the demo's rule
     assert stage["browser_env"]["crossOriginIsolated"] is True

@@ -1,7 +1,7 @@
 // The page behind the converter's `browser` stage (check.html, driven by converter/js/run_browser.mjs): one
 // runtime and backend per page load, so that each starts cold and wasm threads are set before it starts.
 //
-//   window.check.probe()        -> {crossOriginIsolated, hardwareConcurrency, webgl, webgpu}
+//   window.check.probe()        -> {crossOriginIsolated, hardwareConcurrency, webgl, webgpu, webgpuAdapter}
 //   window.check.run(request)   -> {outputs: [[base64 float32 per output, PyTorch layout] per case], coldMs,
 //                                   warmMedianMs, warmRuns, bytes, modelBytes, threads, backend}
 //
@@ -70,11 +70,10 @@ async function loadTfjs(url, request) {
 }
 
 async function loadOnnx(url, request) {
-  if (request.backend !== 'wasm') throw new Error(`ONNX Runtime Web on ${request.backend} is not built into this page`);
   const ort = await import('./ortRuntime.js');
-  ort.setOrtThreads(request.threads);
-  const model = await ort.OrtModel.load(url);
-  return { model, threads: () => ort.ortThreads(), backend: 'wasm' };
+  ort.setOrtThreads(request.threads ?? 1);
+  const model = await ort.OrtModel.load(url, request.backend);
+  return { model, threads: () => (request.backend === 'wasm' ? ort.ortThreads() : null), backend: request.backend };
 }
 
 async function loadLitert(url, request) {
@@ -117,8 +116,12 @@ async function run(request) {
 async function probe() {
   const canvas = document.createElement('canvas');
   const webgl = Boolean(canvas.getContext('webgl2') || canvas.getContext('webgl'));
-  const webgpu = Boolean(navigator.gpu && (await navigator.gpu.requestAdapter().catch(() => null)));
-  return { crossOriginIsolated: isolated(), hardwareConcurrency: navigator.hardwareConcurrency, webgl, webgpu };
+  const adapter = navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+  // Without a GPU, Chromium's WebGPU adapter is SwiftShader, on the CPU: its kernels' numbers are checked, its
+  // timings say nothing of a GPU.
+  const webgpuAdapter = adapter ? [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ') || 'unknown' : null;
+  return { crossOriginIsolated: isolated(), hardwareConcurrency: navigator.hardwareConcurrency, webgl,
+    webgpu: Boolean(adapter), webgpuAdapter };
 }
 
 window.check = { probe, run };
