@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*"; }
 
 # --- system packages: Node.js is on the machine; Chromium (browser tests), JUnit (Android core tests), gcc
-# and binutils' readelf (android-check's tests link .so files for 4 KB and 16 KB pages and compare readelf)
+# and binutils' readelf (android-check's tests link .so files for 4 KB and 16 KB pages and compare readelf),
+# QEMU's user-mode emulator (a conversion on a CPU without AVX-512, tests/test_tfjs_audit.py)
 missing=()
 command -v chromium >/dev/null || missing+=(chromium chromium-driver)
 [ -f /usr/share/java/junit4.jar ] || missing+=(junit4)
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 command -v readelf >/dev/null || missing+=(binutils)
+command -v qemu-x86_64 >/dev/null || missing+=(qemu-user)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -17,6 +17,7 @@ from runcli import DIGITS, run_cli
 TOOL_FIXTURES = {
     "browser_tools": "Chromium, Node.js and node_modules (scripts/setup.sh installs them)",
     "jdk": "a JDK (openjdk-17-jdk-headless, which scripts/setup.sh installs)",
+    "qemu": "QEMU's user-mode emulator (qemu-user, which scripts/setup.sh installs)",
 }
 
 
