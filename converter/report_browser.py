@@ -38,8 +38,10 @@ def browser_section(stages: list[dict]) -> str:
                                                          ("cross-origin isolated", env.get("crossOriginIsolated")),
                                                          ("WebGPU adapter", env.get("webgpuAdapter") or
                                                           env.get("webgpu"))) if v is not None)
-    if "swiftshader" in str(env.get("webgpuAdapter", "")).lower():
-        where += " (SwiftShader, on the CPU: WebGPU's numbers are checked, its timings are not a GPU's)"
+    soft = [name for name, key in (("WebGL", "webglSoftware"), ("WebGPU", "webgpuSoftware")) if env.get(key)]
+    if soft:
+        where += (f"; {' and '.join(soft)} on a software renderer (SwiftShader, on the CPU): numbers checked, "
+                  "timings not a GPU's")
     return (f"<h2>In the browser</h2><p><small>headless {where}; cold start: runtime start, model download and "
             "first inference; warm: median of the timed runs after warm-up; downloaded: everything the runtime "
             "fetched (its wasm and code included)</small></p>"

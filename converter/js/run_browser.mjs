@@ -2,7 +2,7 @@
 // Usage: node run_browser.mjs request.json
 //
 // The request: {url (check.html on the converter's own server, ?model=model/), chromium, hardwareConcurrency,
-// runs, combos: [{key, runtime, backend, threads, artifact}], cases: [[{name, dtype, shape, file}] per case],
+// runs, software_runs (for WebGL and WebGPU on a software renderer), combos: [{key, runtime, backend, threads, artifact}], cases: [[{name, dtype, shape, file}] per case],
 // out_prefix}. Each combo runs in a fresh page (a cold start: nothing cached, Cache-Control no-store), its
 // outputs are written as raw float32 files next to out_prefix, and one JSON line on stdout describes them:
 // {probe, chromium, records: {key: {outputs: [[{file, shape}]], coldMs, ..., error?}}}.
@@ -54,6 +54,7 @@ async function main() {
     reply.probe = await probePage.evaluate(() => window.check.probe());
     reply.userAgent = await probePage.evaluate(() => navigator.userAgent);
     await probePage.close();
+    const software = { webgl: reply.probe.webglSoftware, webgpu: reply.probe.webgpuSoftware };
     for (const combo of request.combos) {
       if (combo.backend === 'webgpu' && !reply.probe.webgpu) continue;
       if (combo.backend === 'webgl' && !reply.probe.webgl) continue;
@@ -62,7 +63,8 @@ async function main() {
       try {
         const page = await openPage(context, request.url, request.hardwareConcurrency, seen);
         const result = await page.evaluate((req) => window.check.run(req), {
-          runtime: combo.runtime, backend: combo.backend, threads: combo.threads, runs: request.runs,
+          runtime: combo.runtime, backend: combo.backend, threads: combo.threads,
+          runs: software[combo.backend] ? request.software_runs : request.runs,
           artifact: combo.artifact, inputs: cases, plant: request.plant === combo.key,
         });
         await page.close();

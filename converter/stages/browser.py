@@ -32,6 +32,9 @@ RUNNER = ROOT / "converter" / "js" / "run_browser.mjs"
 PAGE = "check.html"
 RECORDS = "browser.json"  # the stage's artifact: what ran where, and the measurements
 WARM_RUNS = 20  # timed runs after warm-up, per runtime and backend
+# On a software renderer (WebGL or WebGPU on SwiftShader, without a GPU) the timings say nothing of a GPU and
+# one run of a mobilenet takes about a second: parity is what those runs are for, so fewer are timed.
+SOFTWARE_RUNS = 3
 FEEDABLE = {"float32": "float32", "int32": "int32", "int64": "int64"}  # what the page can feed (as typed arrays)
 TFLITE = "tflite_fp32"  # the stage whose file LiteRT.js runs: the Android app's
 LITERT_FEEDABLE = ("float32", "int32")  # the input dtypes LiteRT.js makes tensors of (web-demo/src/litertRuntime.js)
@@ -150,7 +153,8 @@ class BrowserStage(Stage):
         notes = [f"headless Chromium ({chromium_path()}) on the converter's own server (COOP/COEP): TF.js wasm "
                  f"1 and {n} threads, WebGL, WebGPU when offered; ONNX Runtime Web wasm 1 and {n} threads, WebGPU when "
                  "offered; "
-                 f"{litert}median of {WARM_RUNS} warm runs", *([absent] if absent else [])]
+                 f"{litert}median of {WARM_RUNS} warm runs ({SOFTWARE_RUNS} on a software renderer)",
+                 *([absent] if absent else [])]
         return Artifact(Path(RECORDS), self.precision, inputs, outputs, notes, {"browser": []})
 
     def run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]) -> dict[str, list[Arrays]]:
@@ -188,6 +192,7 @@ def start_in_chromium(ctx: Context, artifact: Artifact, cases: list[Arrays], sta
     log = ctx.work / "logs" / "browser.node.log"
     try:
         request = {"url": url_of(server, PAGE), "chromium": str(chromium_path()), "runs": WARM_RUNS,
+                   "software_runs": SOFTWARE_RUNS,
                    # TF.js's wasm backend uses half of navigator.hardwareConcurrency: tell the page 2N cores.
                    "hardwareConcurrency": 2 * threads, "combos": combos(ctx, threads), "cases": [],
                    "out_prefix": str(tmp / "out"), "plant": os.environ.get(PLANT_ENV) or None}

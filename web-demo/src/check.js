@@ -1,7 +1,8 @@
 // The page behind the converter's `browser` stage (check.html, driven by converter/js/run_browser.mjs): one
 // runtime and backend per page load, so that each starts cold and wasm threads are set before it starts.
 //
-//   window.check.probe()        -> {crossOriginIsolated, hardwareConcurrency, webgl, webgpu, webgpuAdapter}
+//   window.check.probe()        -> {crossOriginIsolated, hardwareConcurrency, webgl, webglRenderer, webglSoftware,
+//                                   webgpu, webgpuAdapter, webgpuSoftware}
 //   window.check.run(request)   -> {outputs: [[base64 float32 per output, PyTorch layout] per case], coldMs,
 //                                   warmMedianMs, warmRuns, bytes, modelBytes, threads, backend}
 //
@@ -115,13 +116,17 @@ async function run(request) {
 
 async function probe() {
   const canvas = document.createElement('canvas');
-  const webgl = Boolean(canvas.getContext('webgl2') || canvas.getContext('webgl'));
+  const gl = canvas.getContext('webgl2') || canvas.getContext('webgl');
+  const debug = gl && gl.getExtension('WEBGL_debug_renderer_info');
+  const webglRenderer = debug ? gl.getParameter(debug.UNMASKED_RENDERER_WEBGL) : null;
   const adapter = navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
-  // Without a GPU, Chromium's WebGPU adapter is SwiftShader, on the CPU: its kernels' numbers are checked, its
-  // timings say nothing of a GPU.
   const webgpuAdapter = adapter ? [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ') || 'unknown' : null;
-  return { crossOriginIsolated: isolated(), hardwareConcurrency: navigator.hardwareConcurrency, webgl,
-    webgpu: Boolean(adapter), webgpuAdapter };
+  // Without a GPU, Chromium renders both on SwiftShader, on the CPU: the kernels' numbers are checked, their
+  // timings say nothing of a GPU.
+  const software = (name) => /swiftshader|llvmpipe|software/i.test(name ?? '');
+  return { crossOriginIsolated: isolated(), hardwareConcurrency: navigator.hardwareConcurrency, webgl: Boolean(gl),
+    webglRenderer, webglSoftware: software(webglRenderer), webgpu: Boolean(adapter), webgpuAdapter,
+    webgpuSoftware: software(webgpuAdapter) };
 }
 
 window.check = { probe, run };
