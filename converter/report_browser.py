@@ -32,7 +32,8 @@ def browser_section(stages: list[dict]) -> str:
             f"<tr><td>{esc(r['runtime'])}</td><td>{esc(r['backend'])}</td><td>{_int(r.get('threads'))}</td>"
             f"<td class='{esc(r['status'])}'>{esc(r['status'])}</td><td>{_num(r.get('max_rel_err'))}</td>"
             f"<td>{_num(r.get('tolerance'))} ({esc(r.get('precision', ''))})</td>"
-            f"<td>{r['cold_start_ms']:.1f} ms</td><td>{r['warm_median_ms']:.3f} ms</td>"
+            f"<td>{r['cold_start_ms']:.1f} ms</td>"
+            f"<td>{'parity only' if r['warm_median_ms'] is None else format(r['warm_median_ms'], '.3f') + ' ms'}</td>"
             f"<td>{r['bytes_downloaded'] / 1e6:.2f} MB</td><td>{r['model_bytes'] / 1e6:.3f} MB</td></tr>")
     where = ", ".join(f"{k} {esc(str(v))}" for k, v in (("Chromium", env.get("chromium")),
                                                          ("cross-origin isolated", env.get("crossOriginIsolated")),
@@ -40,8 +41,8 @@ def browser_section(stages: list[dict]) -> str:
                                                           env.get("webgpu"))) if v is not None)
     soft = [name for name, key in (("WebGL", "webglSoftware"), ("WebGPU", "webgpuSoftware")) if env.get(key)]
     if soft:
-        where += (f"; {' and '.join(soft)} on a software renderer (SwiftShader, on the CPU): numbers checked, "
-                  "timings not a GPU's")
+        where += (f"; {' and '.join(soft)} on a software renderer (SwiftShader, on the CPU): parity only, its "
+                  "timings would not be a GPU's")
     return (f"<h2>In the browser</h2><p><small>headless {where}; cold start: runtime start, model download and "
             "first inference; warm: median of the timed runs after warm-up; downloaded: everything the runtime "
             "fetched (its wasm and code included)</small></p>"

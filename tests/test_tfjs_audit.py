@@ -238,6 +238,47 @@ def test_inner_batch_broadcast_matmuls_are_tiled_and_match_in_tfjs(tmp_path, mod
         assert error > 0.05, (backend, error)
 
 
+def test_a_pad_before_a_strided_convolution_becomes_its_explicit_padding(tmp_path):
+    """PyTorch's padding=1 on a strided conv, as onnx2tf writes it: Pad then a VALID conv (mobilenet_v2 has 5).
+    The Pads go into the convolutions' explicit padding after Grappler's fusions, and TF.js on wasm and cpu
+    computes what TensorFlow computes from the SavedModel."""
+    from converter.stages.saved_model import import_tensorflow
+    from converter.stages.tfjs import write_graph_model
+
+    tf = import_tensorflow()
+    rng = np.random.default_rng(0)
+    w1, b1, w2, b2 = (tf.constant(rng.standard_normal(shape).astype(np.float32))
+                      for shape in ((3, 3, 4, 8), (8,), (3, 3, 8, 1), (8,)))
+    pad = [[0, 0], [1, 1], [1, 1], [0, 0]]
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 10, 10, 4], tf.float32, name="x")])
+    def serving_default(x):
+        y = tf.nn.relu6(tf.nn.bias_add(tf.nn.conv2d(tf.pad(x, pad), w1, 2, "VALID"), b1))
+        return {"y": tf.nn.relu6(tf.nn.bias_add(tf.nn.depthwise_conv2d(tf.pad(y, pad), w2, [1, 2, 2, 1], "VALID"), b2))}
+
+    holder = tf.Module()
+    holder.serving_default = serving_default
+    tf.saved_model.save(holder, str(tmp_path / "sm"), signatures={"serving_default": serving_default})
+    write_graph_model(tmp_path / "sm", tmp_path / "tfjs", "fp32")
+    model_json = json.loads((tmp_path / "tfjs" / "model.json").read_text())
+    nodes = [n for n in model_json["modelTopology"]["node"] if n["op"] not in ("Const", "Placeholder", "Identity")]
+    assert sorted(n["op"] for n in nodes) == ["FusedDepthwiseConv2dNative", "_FusedConv2D"], nodes
+    for node in nodes:
+        assert base64.b64decode(node["attr"]["padding"]["s"]) == b"EXPLICIT"
+        assert node["attr"]["explicit_paddings"]["list"]["i"] == ["0", "0", "1", "1", "1", "1", "0", "0"]
+    x = rng.standard_normal((1, 10, 10, 4)).astype(np.float32)
+    expected = serving_default(tf.constant(x))["y"].numpy()
+    signature = model_json["signature"]
+    artifact = Artifact(tmp_path / "tfjs" / "model.json", "fp32",
+                        [Binding("x", next(iter(signature["inputs"].values()))["name"], [1, 10, 10, 4], "NHWC",
+                                 [0, 1, 2, 3])],
+                        [Binding("y", next(iter(signature["outputs"].values()))["name"], [1, 3, 3, 8], "NHWC",
+                                 [0, 1, 2, 3])])
+    runs = run_in_node(tmp_path / "tfjs" / "model.json", artifact, [{"x": x}], log=tmp_path / "node.log")
+    for backend, outputs in runs.items():
+        assert np.abs(outputs[0]["y"] - expected).max() / np.abs(expected).max() < 1e-5, backend
+
+
 def test_missing_kernels_name_the_nodes_and_the_backends():
     model = {"modelTopology": {"node": [{"name": "attn/einsum", "op": "Einsum"}, {"name": "a", "op": "AddV2"}]}}
     missing = missing_kernels(["Add", "Einsum"])

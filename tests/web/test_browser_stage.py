@@ -28,9 +28,11 @@ def test_digits_runs_on_every_backend_in_chromium(digits_report, digits_dir, bro
     for key in EXPECTED:
         r = records[key]
         assert r["status"] == "passed" and r["max_rel_err"] <= r["tolerance"], r
-        assert 0 < r["warm_median_ms"] < r["cold_start_ms"] < 60_000, r
-        software = stage["browser_env"].get(f"{r['backend']}Software")  # SwiftShader, without a GPU
-        assert r["warm_runs"] == (browser_stage.SOFTWARE_RUNS if software else browser_stage.WARM_RUNS), r
+        if stage["browser_env"].get(f"{r['backend']}Software"):  # SwiftShader, without a GPU: parity only
+            assert r["warm_runs"] == 0 and r["warm_median_ms"] is None and 0 < r["cold_start_ms"] < 60_000, r
+        else:
+            assert r["warm_runs"] == browser_stage.WARM_RUNS, r
+            assert 0 < r["warm_median_ms"] < r["cold_start_ms"] < 60_000, r
         # The model files were really fetched, and the runtime's own code and wasm with them.
         assert r["model_bytes"] > 100_000 and r["bytes_downloaded"] > r["model_bytes"], r
     for runtime in ("tfjs", "onnx", "litert.js"):
