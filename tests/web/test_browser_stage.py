@@ -125,3 +125,22 @@ def test_no_browser_leaves_the_stage_out():
 
     args = build_parser().parse_args(["convert", "m.py:f", "--input-shape", "1", "--out", "x", "--no-browser"])
     assert args.no_browser and "browser" in args.targets  # the flag filters the default targets when converting
+
+
+def test_webgpu_on_a_software_adapter_is_advisory(tmp_path, browser_tools):
+    """Without a GPU, Chromium's WebGPU adapter is SwiftShader: a WebGPU backend that breaks tolerance there is
+    recorded (failed, advisory) and noted, and the stage passes, since the emulator cannot be told from the
+    runtime. With a GPU the same plant fails the stage (exit 3), like any backend."""
+    env = {**os.environ, browser_stage.PLANT_ENV: "tfjs_webgpu"}
+    proc = run_cli("convert", *DIGITS, "--targets", "browser", "--out", tmp_path / "planted", env=env)
+    folder = tmp_path / ("planted" if proc.returncode == 0 else "planted.failed")
+    stage = next(s for s in json.loads((folder / "report.json").read_text())["stages"] if s["name"] == "browser")
+    record = next(r for r in stage["browser"] if r["key"] == "tfjs_webgpu")
+    assert record["status"] == "failed", record
+    if not stage["browser_env"]["webgpuSoftware"]:
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        return
+    assert proc.returncode == 0 and stage["status"] == "passed", proc.stdout + proc.stderr
+    assert record["advisory"] is True
+    assert any(n.startswith("advisory, tfjs_webgpu on a software WebGPU adapter differs") for n in stage["notes"])
+    assert all(r["status"] == "passed" for r in stage["browser"] if r["key"] != "tfjs_webgpu")

@@ -54,7 +54,10 @@ export class LiteRtModel {
     const response = await fetch(url);
     if (!response.ok) throw new Error(`${url.pathname.split('/').pop()} not found at ${url} (HTTP ${response.status})`);
     const bytes = new Uint8Array(await response.arrayBuffer());
-    const model = await loadAndCompile(bytes, { accelerator, cpuOptions: { numThreads: threads } });
+    // WebGPU in float32: the file's own precision, and the one it is held to (LiteRT.js's WebGPU default may
+    // compute in float16).
+    const model = await loadAndCompile(bytes, { accelerator, cpuOptions: { numThreads: threads },
+      gpuOptions: { precision: 'fp32' } });
     return new LiteRtModel(model, bytes.byteLength);
   }
 
