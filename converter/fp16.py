@@ -71,14 +71,21 @@ def tflite_keep_fp32(fp16: bytes, fp32: Callable[[], bytes]) -> tuple[bytes, lis
         original = _originals(model, index, reference, dequantized, suspects)
         restore = {t: found for t, found in original.items() if not holds(found[0])}
         for tensor, (values, name) in restore.items():
-            op, constant = dequantized[tensor]
-            buffer = graph.tensors[constant].buffer
-            model.buffers[buffer].data = np.frombuffer(values.astype("<f4").tobytes(), np.uint8)
-            graph.tensors[tensor].buffer = buffer
+            op, _ = dequantized[tensor]
+            buffer = schema.BufferT()
+            buffer.data = np.frombuffer(values.astype("<f4").tobytes(), np.uint8)
+            model.buffers.append(buffer)
+            graph.tensors[tensor].buffer = len(model.buffers) - 1
             graph.operators.remove(op)
             kept.append(f"{name} = {values.flat[0]:.3g}" if values.size == 1 else
                         f"{name} (max |value| {np.abs(values[np.isfinite(values)]).max(initial=0):.3g})")
-        _drop_tensors(model, index, {dequantized[t][1] for t in restore})
+        # A float16 constant may feed several DEQUANTIZEs (one constant, deduplicated): it goes, with its data,
+        # once no op reads it.
+        read = {int(i) for op in graph.operators for i in op.inputs if i >= 0} | {int(i) for i in graph.outputs}
+        unread = {dequantized[t][1] for t in restore} - read
+        for constant in unread:
+            model.buffers[graph.tensors[constant].buffer].data = None
+        _drop_tensors(model, index, unread)
     if not kept:
         return fp16, []
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), kept
