@@ -83,9 +83,11 @@ def tflite_keep_fp32(fp16: bytes, fp32: Callable[[], bytes]) -> tuple[bytes, lis
         # once no op reads it.
         read = {int(i) for op in graph.operators for i in op.inputs if i >= 0} | {int(i) for i in graph.outputs}
         unread = {dequantized[t][1] for t in restore} - read
-        for constant in unread:
-            model.buffers[graph.tensors[constant].buffer].data = None
+        buffers = {graph.tensors[c].buffer for c in unread}
         _drop_tensors(model, index, unread)
+        used = {t.buffer for g in model.subgraphs for t in g.tensors}  # TFLite shares a buffer among equal constants
+        for buffer in buffers - used:
+            model.buffers[buffer].data = None
     if not kept:
         return fp16, []
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), kept
