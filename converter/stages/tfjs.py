@@ -204,6 +204,59 @@ def bias_adds(graph_def) -> int:
     return count
 
 
+def _node_name(ref: str) -> str:
+    """The node an input reference names: "name:1" and "^name" (a control input) are node "name"."""
+    return ref.lstrip("^").split(":")[0]
+
+
+def _producer(nodes: dict, ref: str, through_identity: bool = False):
+    """The node an input reference ("name:1", "^name") names; past Identity nodes (inlined function inputs)."""
+    node = nodes.get(_node_name(ref))
+    while through_identity and node is not None and node.op == "Identity":
+        node = nodes.get(_node_name(node.input[0]))
+    return node
+
+
+def pads_into_convs(graph_def) -> int:
+    """Fold each zero Pad of the spatial axes whose only readers are VALID convolutions (Conv2D, _FusedConv2D,
+    DepthwiseConv2dNative, NHWC) into their explicit padding, in place; returns how many Pads went.
+
+    PyTorch pads a strided convolution on both sides, which TF's SAME does not, so onnx2tf writes a Pad and a
+    VALID convolution: a copy of the whole input before 5 of mobilenet_v2's convolutions. TF.js's convolutions
+    take explicit padding (tfjs-converter reads `explicit_paddings`), and so does XNNPACK under its wasm backend.
+    Grappler's remapper fuses no convolution with explicit padding, so this runs after it."""
+    import tensorflow as tf
+
+    nodes = {node.name: node for node in graph_def.node}
+    readers: dict[str, list] = {}
+    for node in graph_def.node:
+        for ref in node.input:
+            readers.setdefault(_node_name(ref), []).append((node, ref))
+    folded = []
+    for pad in graph_def.node:
+        paddings = _producer(nodes, pad.input[1], True) if pad.op == "Pad" and len(pad.input) == 2 else None
+        if paddings is None or paddings.op != "Const":
+            continue
+        amounts = tf.make_ndarray(paddings.attr["value"].tensor)
+        convs = [node for node, ref in readers.get(pad.name, [])]
+        if amounts.shape != (4, 2) or (amounts < 0).any() or amounts[0].any() or amounts[3].any() or not convs \
+                or any(node.op not in ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative") or ref != node.input[0]
+                       or node.attr["padding"].s != b"VALID" or node.attr["data_format"].s not in (b"", b"NHWC")
+                       for node, ref in readers[pad.name]):
+            continue
+        for conv in convs:
+            conv.input[0] = pad.input[0]
+            conv.attr["padding"].s = b"EXPLICIT"
+            conv.attr["explicit_paddings"].list.i[:] = [int(v) for v in amounts.flatten()]
+        folded.append(pad)
+    for pad in folded:
+        graph_def.node.remove(pad)
+        paddings = nodes[_node_name(pad.input[1])]
+        if paddings.op == "Const" and len(readers[paddings.name]) == 1:  # read by this Pad alone
+            graph_def.node.remove(paddings)
+    return len(folded)
+
+
 def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path) -> dict[str, list[Arrays]]:
     return start_in_node(model_json, artifact, cases, log)()
 
@@ -314,52 +367,3 @@ if __name__ == "__main__":  # write_graph_model's child process: SAVED_MODEL OUT
         print(CHILD_ERROR + json.dumps({"message": exc.message, "hint": exc.hint,
                                         "unsupported_ops": exc.unsupported_ops}), flush=True)
         sys.exit(1)
-
-
-def _producer(nodes: dict, ref: str, through_identity: bool = False):
-    """The node an input reference ("name:1", "^name") names; past Identity nodes (inlined function inputs)."""
-    node = nodes.get(ref.lstrip("^").split(":")[0])
-    while through_identity and node is not None and node.op == "Identity":
-        node = nodes.get(node.input[0].lstrip("^").split(":")[0])
-    return node
-
-
-def pads_into_convs(graph_def) -> int:
-    """Fold each zero Pad of the spatial axes whose only readers are VALID convolutions (Conv2D, _FusedConv2D,
-    DepthwiseConv2dNative, NHWC) into their explicit padding, in place; returns how many Pads went.
-
-    PyTorch pads a strided convolution on both sides, which TF's SAME does not, so onnx2tf writes a Pad and a
-    VALID convolution: a copy of the whole input before 5 of mobilenet_v2's convolutions. TF.js's convolutions
-    take explicit padding (tfjs-converter reads `explicit_paddings`), and so does XNNPACK under its wasm backend.
-    Grappler's remapper fuses no convolution with explicit padding, so this runs after it."""
-    import tensorflow as tf
-
-    nodes = {node.name: node for node in graph_def.node}
-    readers: dict[str, list] = {}
-    for node in graph_def.node:
-        for ref in node.input:
-            readers.setdefault(ref.lstrip("^").split(":")[0], []).append((node, ref))
-    folded = []
-    for pad in graph_def.node:
-        paddings = _producer(nodes, pad.input[1], True) if pad.op == "Pad" and len(pad.input) == 2 else None
-        if paddings is None or paddings.op != "Const":
-            continue
-        amounts = tf.make_ndarray(paddings.attr["value"].tensor)
-        convs = [node for node, ref in readers.get(pad.name, [])]
-        if amounts.shape != (4, 2) or (amounts < 0).any() or amounts[0].any() or amounts[3].any() or not convs \
-                or any(node.op not in ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative") or ref != node.input[0]
-                       or node.attr["padding"].s != b"VALID" or node.attr["data_format"].s not in (b"", b"NHWC")
-                       for node, ref in readers[pad.name]):
-            continue
-        for conv in convs:
-            conv.input[0] = pad.input[0]
-            conv.attr["padding"].s = b"EXPLICIT"
-            conv.attr["explicit_paddings"].list.i[:] = [int(v) for v in amounts.flatten()]
-        folded.append(pad)
-    for pad in folded:
-        graph_def.node.remove(pad)
-        paddings = nodes[pad.input[1].lstrip("^").split(":")[0]]
-        if paddings.op == "Const" and len(readers[paddings.name]) == 1:  # read by this Pad alone
-            graph_def.node.remove(paddings)
-    return len(folded)
-
