@@ -209,3 +209,110 @@ def test_long_reductions_are_blocked_so_tflite_sums_them_as_tensorflow_does():
     assert max(plain_lengths) == 196608 and max(blocked_lengths) <= REDUCTION_BLOCK
     assert blocked < 1e-6 < plain, (blocked, plain)
     assert tf.math.reduce_mean is not None and "blocked" not in tf.math.reduce_mean.__name__
+
+
+def test_partial_models_compute_what_keras_computes_and_each_layer_once():
+    """_PartialModel, which checked_once gives onnx2tf's ops: the same values as the Keras model on the same
+    graph (a layer with two outputs, one reading a tensor twice, a Dense layer), each layer run once for any
+    number of models over the same data, and again for other data."""
+    import tensorflow as tf
+    import tf_keras
+
+    from converter.stages.onnx2tf_fixes import VALUE_BUDGET, _LayerValues, _PartialModel
+
+    x = tf_keras.Input(shape=(6,), name="x")
+    a, b = tf.split(x, 2, axis=-1)
+    square = tf.multiply(a, a)
+    calls = []
+
+    class Dense(tf_keras.layers.Dense):
+        def call(self, inputs):
+            if tf.executing_eagerly():  # not while Keras infers the output's shape
+                calls.append(1)
+            return super().call(inputs)
+
+    y = Dense(3)(tf.concat([square, b], axis=-1))
+    values = _LayerValues(VALUE_BUDGET)
+    rng = np.random.default_rng(0)
+    first, second = (rng.standard_normal((2, 6)).astype(np.float32) for _ in range(2))
+
+    def both(outputs, data):
+        partial = _PartialModel(tf_keras, values, [x], outputs)({"x": data}, training=False)
+        keras = tf_keras.Model(inputs=[x], outputs=outputs)({"x": data}, training=False)
+        return [p.numpy() for p in partial], [k.numpy() for k in (keras if isinstance(keras, list) else [keras])]
+
+    for outputs in ([square], [y], [b, y]):
+        partial, keras = both(outputs, first)
+        for p, k in zip(partial, keras):
+            np.testing.assert_array_equal(p, k)
+    assert len(calls) == 1 + 2  # the partial models ran the Dense layer once, the Keras models each time
+    partial, keras = both([y], second)
+    np.testing.assert_array_equal(partial[0], keras[0])
+    assert len(calls) == 3 + 2  # other data: computed anew
+
+
+def test_strict_mode_runs_each_layer_once_and_builds_the_same_model(tmp_path, monkeypatch):
+    """onnx2tf's strict mode runs the model built so far before many ops (Reshape, MatMul, ...): with a Keras
+    model from the inputs each time, the first layers of a transformer block ran dozens of times (timm's
+    coat_mini and gcvit_tiny spent over 2400 s in onnx2tf). With checked_once each layer runs on the data
+    once, and the TF.js graph and weights are what they were (but for the Keras model's name)."""
+    import collections
+
+    import tensorflow as tf
+    import tf_keras
+    import torch
+    from tf_keras.src.engine import base_layer
+
+    from converter import Options, convert
+    from converter.loading import LoadedModel
+    from converter.stages import saved_model
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from small import AttentionBlock
+
+    runs = collections.Counter()
+    layer_call = base_layer.Layer.__call__
+
+    def counted(layer, *args, **kwargs):
+        if tf.executing_eagerly() and args and isinstance(args[0], tf.Tensor) \
+                and not isinstance(layer, tf_keras.Model):  # a run on values, not a layer added to a graph
+            runs[id(layer)] += 1
+        return layer_call(layer, *args, **kwargs)
+
+    monkeypatch.setattr(base_layer.Layer, "__call__", counted)
+    graphs = {}
+    for how in ("checked_once", "plain"):
+        if how == "plain":
+            monkeypatch.setattr(saved_model, "checked_once", contextlib.nullcontext)
+        runs.clear()
+        torch.manual_seed(0)
+        model = LoadedModel(AttentionBlock().eval(), "tests/models/small.py:attention_block", "python", ["x"])
+        # workers=False: the layers run, and the fix is switched off, in this process.
+        result = convert(model, Options([(1, 10, 32)], tmp_path / how, targets=("tfjs",), random_cases=2,
+                                        verbosity=0, workers=False))
+        assert result.exit_code == 0, result.error
+        graphs[how] = _unnamed_graph(tmp_path / how / "tfjs")
+        graphs[how + " runs"] = max(runs.values())
+    assert graphs["checked_once"] == graphs["plain"]
+    assert graphs["checked_once runs"] <= 2 < 10 <= graphs["plain runs"], graphs
+
+
+def _unnamed_graph(folder: Path) -> list:
+    """A TF.js model's nodes (op, attributes, inputs by position) and weight values, without the names Keras
+    numbers per process (tf.reshape_6, model_28)."""
+    import json
+
+    from tensorflowjs import read_weights
+
+    model = json.loads((folder / "model.json").read_text())
+    nodes = model["modelTopology"]["node"]
+    position = {n["name"]: i for i, n in enumerate(nodes)}
+    values = {e["name"]: e["data"].tobytes() for group in read_weights.read_weights(model["weightsManifest"], str(folder))
+              for e in group}
+
+    def ref(name: str) -> str:
+        control, name = name.startswith("^"), name.lstrip("^")
+        node, _, port = name.partition(":")
+        return f"{'^' * control}{position[node]}:{port}"
+
+    return [(n["op"], json.dumps(n.get("attr", {}), sort_keys=True), [ref(i) for i in n.get("input", [])],
+             values.get(n["name"])) for n in nodes]

@@ -341,6 +341,11 @@ sys.exit(convert(model, options).exit_code)
 """
 
 
+# The variables that size the thread pools of PyTorch (and OpenBLAS, which falls back to OMP_NUM_THREADS) and
+# TensorFlow.
+THREAD_POOLS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
 @pytest.fixture(scope="session")
 def qemu() -> str:
     path = shutil.which("qemu-x86_64")
@@ -350,18 +355,22 @@ def qemu() -> str:
 
 
 @pytest.mark.slow
-def test_a_cpu_without_avx512_writes_the_same_files(tmp_path, qemu):
-    """The conversion on an emulated Haswell CPU (QEMU's user mode: AVX2 and FMA, no AVX-512) writes the same
-    ONNX, TF.js and TFLite bytes as on this machine's CPU. Every library in the emulated process sees that CPU:
-    PyTorch's kernels, oneDNN, XNNPACK, ONNX Runtime's MLAS, Eigen. LayerNorm is what TensorFlow's oneDNN
-    fused into _MklLayerNorm on AVX-512 only, and exact GELU what the TFLite stage builds from elementary ops."""
+def test_a_cpu_without_avx512_and_one_thread_write_the_same_files(tmp_path, qemu):
+    """The conversion on an emulated Haswell CPU (QEMU's user mode: AVX2 and FMA, no AVX-512) with one thread
+    writes the same ONNX, TF.js and TFLite bytes as on this machine's CPU with 16 threads in each pool. Every
+    library in the emulated process sees that CPU: PyTorch's kernels, oneDNN, XNNPACK, ONNX Runtime's MLAS,
+    Eigen. The thread counts are a 1-core and a 16-core machine's: PyTorch's, OpenBLAS's and TensorFlow's pools
+    split their work by them, and constant folding must not depend on the split. LayerNorm is what
+    TensorFlow's oneDNN fused into _MklLayerNorm on AVX-512 only, and exact GELU what the TFLite stage builds
+    from elementary ops."""
     (tmp_path / "convert_here.py").write_text(CONVERT_HERE)
     args = [str(tmp_path / "convert_here.py"), "tests/models/small.py:mlp_layernorm_gelu", "2,32"]
     python = os.path.abspath(sys.executable)  # QEMU resolves /proc/self/exe (TensorFlow reads it) from this path
     said = {}
-    for how, prefix in (("here", [python]), ("haswell", [qemu, "-cpu", "Haswell", python])):
+    for how, prefix, threads in (("here", [python], 16), ("haswell", [qemu, "-cpu", "Haswell", python], 1)):
+        env = {**os.environ, **{name: str(threads) for name in THREAD_POOLS}}
         proc = subprocess.run([*prefix, *args, str(tmp_path / how)], cwd=REPO, capture_output=True, text=True,
-                              timeout=1500)
+                              timeout=1500, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         said[how] = proc.stdout.split("capability ")[1].split()[0]
     assert said["haswell"] == "AVX2", said  # PyTorch found no AVX-512 there

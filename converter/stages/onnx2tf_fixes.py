@@ -29,14 +29,28 @@ output is held as ONNX's layout, though; after a NCHW -> NHWC -> NCHW permute pa
 output's scale, first diverging at an AveragePool. The fix moves such an output to channels-last, so that it is
 what onnx2tf takes it for (the parameter-replacement "post_process_transpose_perm" that onnx2tf's own issues
 #17 and #454 ask users to write by hand, here for every such op). Rank 3 keeps onnx2tf's handling.
+
+checked_once: strict mode chooses many ops' transposes (Reshape, MatMul, Concat, Conv, ...) by running the
+model built so far on data: each such op builds a Keras model from the inputs to its own input and runs it from
+the start (common_functions.dummy_tf_inference), so a model of N ops took O(N^2) layer calls and graph walks.
+timm's coat_mini and gcvit_tiny spent over 2400 s in onnx2tf, most of it in tf_keras's _map_graph_network and
+_run_internal_graph under Reshape.make_node and acquisition_of_validation_data. The fix gives onnx2tf's ops a
+Model that walks back only to the tensors it has not computed yet: every layer runs once per input data, and its
+output is kept (up to VALUE_BUDGET bytes, least recently used first out; a dropped one is computed again). The
+layers run as Keras's Functional runs them, one eager call each, so the values and the model onnx2tf builds
+from them are the same.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
 import math
+import types
 
 REDUCTION_BLOCK = 1024
+VALUE_BUDGET = 2 << 30  # bytes of layer outputs checked_once keeps
 
 _GUARD = "            and not _shape_match_with_none(expected_shape, output_shape) \\\n"
 _FIXED = _GUARD + (
@@ -162,3 +176,149 @@ def _reduce_axis(reduce, x, axis: int, dims: list[int]):
     split = tf.reshape(x, [*dims[:axis], *split, *dims[axis + 1:]])
     partial = reduce(split, axis=axis + 1, keepdims=True)
     return tf.reshape(reduce(partial, axis=axis, keepdims=True), [*dims[:axis], 1, *dims[axis + 1:]])
+
+
+@contextlib.contextmanager
+def checked_once():
+    """Give onnx2tf's ops and utilities a tf_keras whose Model(inputs=..., outputs=...) evaluates incrementally
+    (_PartialModel); onnx2tf's own module, which builds the final model, keeps the real one."""
+    import importlib
+    import pkgutil
+    import sys
+
+    import onnx2tf.ops
+    import tf_keras
+
+    for info in pkgutil.iter_modules(onnx2tf.ops.__path__):  # onnx2tf imports an op's module when it meets one
+        importlib.import_module(f"onnx2tf.ops.{info.name}")
+    shim = _KerasWithPartialModels(tf_keras, _LayerValues(VALUE_BUDGET))
+    patched = [m for name, m in list(sys.modules.items()) if name.startswith(("onnx2tf.ops.", "onnx2tf.utils."))
+               and getattr(m, "tf_keras", None) is tf_keras]
+    for module in patched:
+        module.tf_keras = shim
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.tf_keras = tf_keras
+
+
+class _KerasWithPartialModels(types.ModuleType):
+    def __init__(self, keras, values) -> None:
+        super().__init__(keras.__name__)
+        self._keras, self._values = keras, values
+
+    def __getattr__(self, name):
+        return getattr(self._keras, name)
+
+    def Model(self, *args, **kwargs):  # noqa: N802 (tf_keras's name)
+        if args or set(kwargs) != {"inputs", "outputs"}:
+            return self._keras.Model(*args, **kwargs)
+        return _PartialModel(self._keras, self._values, kwargs["inputs"], kwargs["outputs"])
+
+
+class _PartialModel:
+    """What dummy_tf_inference and the ops use of a Keras model (call, inputs, outputs, output), computed from
+    _LayerValues; anything else builds the real model."""
+
+    def __init__(self, keras, values, inputs, outputs) -> None:
+        self._keras, self._values = keras, values
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        self._real = None
+
+    @property
+    def output(self):
+        return self.outputs[0] if len(self.outputs) == 1 else self.outputs
+
+    def __call__(self, inputs, training=False, **kwargs):
+        if kwargs or training:
+            return self._model()(inputs, training=training, **kwargs)
+        if isinstance(inputs, dict):
+            data = [inputs[t.name] for t in self.inputs]
+        else:
+            data = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        return self._values.evaluate(self.inputs, data, self.outputs)
+
+    def _model(self):
+        if self._real is None:
+            self._real = self._keras.Model(inputs=self.inputs, outputs=self.outputs)
+        return self._real
+
+    def __getattr__(self, name):
+        return getattr(self._model(), name)
+
+
+class _LayerValues:
+    """Values of Keras tensors, keyed by the tensor and the data its model's inputs were given."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.values: collections.OrderedDict = collections.OrderedDict()  # key -> (tensor, value, bytes)
+        self.bytes = 0
+
+    def evaluate(self, inputs: list, data: list, outputs: list) -> list:
+        """The values of `outputs` with `inputs` fed `data`, each layer run as Functional._run_internal_graph
+        runs it, and only the layers whose outputs are not known yet."""
+        import tensorflow as tf
+
+        world = tuple((id(t), _digest(d)) for t, d in zip(inputs, data))
+        for t, d in zip(inputs, data):
+            self._put((world, id(t)), t, _conformed(tf.convert_to_tensor(d), t))
+        stack = list(outputs)
+        while stack:
+            t = stack[-1]
+            key = (world, id(t))
+            if key in self.values:
+                self.values.move_to_end(key)
+                stack.pop()
+                continue
+            layer, node_index, _ = t._keras_history
+            node = layer._inbound_nodes[node_index]
+            if node.is_input:
+                raise ValueError(f"{t.name} is an input the model was not given")
+            missing = [x for x in node.keras_inputs if (world, id(x)) not in self.values]
+            if missing:
+                stack.extend(missing)
+                continue
+            uses = collections.Counter(node.flat_input_ids)
+            args, kwargs = node.map_arguments({str(id(x)): [self.values[(world, id(x))][1]] * uses[str(id(x))]
+                                               for x in node.keras_inputs})
+            result = node.layer(*args, **kwargs)
+            for x, y in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(result)):
+                self._put((world, id(x)), x, y)
+        found = [self.values[(world, id(t))][1] for t in outputs]
+        while self.bytes > self.budget and len(self.values) > 1:
+            _, (_, _, size) = self.values.popitem(last=False)
+            self.bytes -= size
+        return found
+
+    def _put(self, key, tensor, value) -> None:
+        shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+        size = 0
+        if hasattr(shape, "num_elements") and hasattr(dtype, "size"):
+            size = (shape.num_elements() or 0) * dtype.size
+        if key in self.values:
+            self.bytes -= self.values[key][2]
+        self.values[key] = (tensor, value, size)  # the tensor kept alive, so that its id stays its own
+        self.bytes += size
+
+
+def _digest(data) -> tuple:
+    import numpy as np
+
+    array = np.ascontiguousarray(data.numpy() if hasattr(data, "numpy") else data)
+    return array.shape, str(array.dtype), hashlib.blake2b(array.tobytes(), digest_size=16).digest()
+
+
+def _conformed(tensor, ref):
+    """Functional._conform_to_reference_input: rank by a trailing 1, then the Input's dtype."""
+    import tensorflow as tf
+
+    rank, ref_rank = tensor.shape.rank, ref.shape.rank
+    if rank is not None and ref_rank is not None:
+        if rank == ref_rank + 1 and tensor.shape[-1] == 1:
+            tensor = tf.squeeze(tensor, axis=-1)
+        elif rank == ref_rank - 1 and ref.shape[-1] == 1:
+            tensor = tf.expand_dims(tensor, axis=-1)
+    return tf.cast(tensor, dtype=ref.dtype)

@@ -18,7 +18,7 @@ from ..errors import ConversionError, first_line
 from ..layout import Binding, candidate_perms, fitting_perms, from_artifact, permute_layout, to_artifact
 from ..parity import SCALE_FLOOR
 from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
-from .onnx2tf_fixes import blocked_reductions, channels_last_add, equal_dims_channels_last
+from .onnx2tf_fixes import blocked_reductions, channels_last_add, checked_once, equal_dims_channels_last
 from .onnx_rewrites import onnx_for_onnx2tf
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
@@ -73,15 +73,16 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
     try:
         scratch.mkdir(parents=True, exist_ok=True)
         source = onnx_for_onnx2tf(onnx_path, scratch / "model.onnx2tf.onnx")
-        with _offline_workdir(scratch, seed), channels_last_add(), blocked_reductions(), equal_dims_channels_last():
+        with _offline_workdir(scratch, seed), channels_last_add(), blocked_reductions(), equal_dims_channels_last(), \
+                checked_once():
             return onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),
                 disable_model_save=True,
                 keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
                 custom_input_op_name_np_data_path=_strict_mode_data(sample, keep, scratch),
-                # Strict mode (the default) re-runs the model up to many ops to choose their transposes: most
-                # of the time on a transformer, and what keeps ambiguous shapes right.
+                # Strict mode (the default) runs the model up to many ops to choose their transposes, which
+                # keeps ambiguous shapes right; checked_once runs each layer once for all of them.
                 # A grouped convolution that onnx2tf does not recognise as depthwise becomes a grouped Conv2D,
                 # which TF.js cannot run ("depth of input (48) must match input depth for filter 1":
                 # shufflenet, resnext, regnet): split, convolve and concatenate instead.
