@@ -216,9 +216,10 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
     assert golden["cases"][2]["inputs"]["x"][-1] == 1.0
 
 
-# The last seven failed for a new user (issue 9) or in random timm and Hugging Face samples (the resizes,
-# CLIP's nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions) before the TF.js
-# audit, the ONNX rewrites, the blocked reductions and equal_dims_channels_last.
+# The last eight failed for a new user (issue 9) or in random timm and Hugging Face samples (the resizes,
+# CLIP's nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed
+# weights) before the TF.js audit, the ONNX rewrites, the blocked reductions, equal_dims_channels_last and
+# computed_conv_weights.
 @pytest.mark.parametrize("model, shapes", [
     ("mlp_layernorm_gelu", ["2,32"]),
     ("attention_block", ["1,10,32"]),
@@ -232,6 +233,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("nested_outputs", ["2,8"]),
         ("wide_group_norm", ["1,3,128,128"]),
         ("equal_dims", ["1,3,8,8"]),
+        ("cond_conv", ["1,3,12,12"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

@@ -39,6 +39,14 @@ Model that walks back only to the tensors it has not computed yet: every layer r
 output is kept (up to VALUE_BUDGET bytes, least recently used first out; a dropped one is computed again). The
 layers run as Keras's Functional runs them, one eager call each, so the values and the model onnx2tf builds
 from them are the same.
+
+computed_conv_weights: onnx2tf moves a Conv's or ConvTranspose's weight from ONNX's (O, I, kH, kW) to TF's
+(kH, kW, I, O) only when it is a constant (common_functions.get_weights_constant_or_variable); a weight computed
+in the graph reaches tf.nn.convolution as onnx2tf holds it. timm's CondConv (tf_efficientnet_cc_b0_4e) mixes
+expert kernels per sample, MatMul -> Reshape -> Conv: TF's Conv2D got [480, 80, 1, 1] ("Depth of output (1) is
+not a multiple of the number of groups (80)"). The fix transposes such a weight for the Conv that reads it, from
+the layout onnx2tf holds it in: ONNX's or channels-last (O, kH, kW, I), told apart by the shape; where the shape
+cannot tell (I, kH and kW one length), channels-last, as onnx2tf takes such tensors.
 """
 
 from __future__ import annotations
@@ -112,6 +120,55 @@ def equal_dims_channels_last():
     finally:
         for m, original in zip(modules, originals):
             m.make_node = original
+
+
+@contextlib.contextmanager
+def computed_conv_weights():
+    """Wrap onnx2tf's Conv and ConvTranspose converters so that a weight computed in the graph reaches them in TF's
+    filter layout, as onnx2tf makes a constant one."""
+    import onnx2tf.ops.Conv as conv_module
+    import onnx2tf.ops.ConvTranspose as conv_transpose_module
+    import tensorflow as tf
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            weight = graph_node.inputs[1]
+            info = tf_layers_dict.get(weight.name, {})
+            perm = _filter_perm(list(weight.shape or []), info.get("tf_node"))
+            if hasattr(weight, "values") or perm is None or any(p.op == "DequantizeLinear" for p in weight.inputs):
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            held = info["tf_node"]
+            info["tf_node"] = tf.transpose(held, perm=perm)
+            try:
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            finally:
+                info["tf_node"] = held  # other readers of the weight get it as it was
+
+        return fixed
+
+    modules = (conv_module, conv_transpose_module)
+    originals = [m.make_node for m in modules]
+    for m in modules:
+        m.make_node = wrap(m.make_node)
+    try:
+        yield
+    finally:
+        for m, original in zip(modules, originals):
+            m.make_node = original
+
+
+def _filter_perm(onnx_shape: list, held) -> list[int] | None:
+    """The perm from the layout a weight of ONNX shape (O, I, *k) is held in to TF's (*k, I, O); None if its TF
+    shape is neither ONNX's nor channels-last's."""
+    if len(onnx_shape) < 3 or not all(isinstance(d, int) for d in onnx_shape) or not hasattr(held, "shape"):
+        return None
+    k = len(onnx_shape) - 2
+    shape = held.shape.as_list()
+    if shape == [onnx_shape[0], *onnx_shape[2:], onnx_shape[1]]:  # channels-last, or the shapes cannot tell
+        return [*range(1, k + 1), k + 1, 0]
+    if shape == onnx_shape:
+        return [*range(2, k + 2), 1, 0]
+    return None
 
 
 @contextlib.contextmanager

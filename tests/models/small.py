@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -204,6 +206,30 @@ class Fp16Range(nn.Module):
         return scores.softmax(-1) @ k
 
 
+class CondConv(nn.Module):
+    """Convolutions whose weights are computed from the input, as timm's CondConv2d (tf_efficientnet_cc_*): a
+    routing softmax mixes 4 expert kernels per sample, so the ONNX Conv reads a MatMul -> Reshape, not an
+    initializer. A 3x3 on the 3-channel input (a weight of 8x3x3x3, whose shape cannot tell its layout), a
+    depthwise 3x3, a 1x1 and a stride-2 transposed convolution. onnx2tf transposes only constant weights to TF's
+    layout: TF's Conv2D got the ONNX one before converter/stages/onnx2tf_fixes.py:computed_conv_weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route = nn.Linear(3, 4)
+        self.shapes = [((8, 3, 3, 3), 1), ((8, 1, 3, 3), 8), ((6, 8, 1, 1), 1), ((6, 4, 2, 2), 1)]
+        self.experts = nn.ParameterList(
+            nn.Parameter(torch.randn(4, math.prod(shape)) * (math.prod(shape[1:]) * groups) ** -0.5)
+            for shape, groups in self.shapes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        routing = self.route(x.mean((2, 3))).softmax(-1)  # [1, 4]: batch 1, as the weights are per sample
+        for i, (experts, (shape, groups)) in enumerate(zip(self.experts, self.shapes)):
+            weight = (routing @ experts).view(shape)
+            if i == 3:
+                return nn.functional.conv_transpose2d(x, weight, stride=2)
+            x = nn.functional.relu(nn.functional.conv2d(x, weight, padding=shape[-1] // 2, groups=groups))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -228,6 +254,7 @@ wide_group_norm = seeded(WideGroupNorm)
 equal_dims = seeded(EqualDims)
 equal_dims_map = seeded(EqualDims, False)
 fp16_range = seeded(Fp16Range)
+cond_conv = seeded(CondConv)
 
 
 def mobilenet_v2():
