@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -347,11 +348,13 @@ THREAD_POOLS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THR
 
 
 @pytest.fixture(scope="session")
-def qemu() -> str:
+def qemu() -> list[str]:
+    """QEMU's command with the emulated CPU that scripts/test_without_avx512.sh defines."""
     path = shutil.which("qemu-x86_64")
     if path is None:
         pytest.skip("qemu-x86_64 is missing (scripts/setup.sh installs qemu-user)")
-    return path
+    cpu = re.search(r"^cpu=(\S+)$", (REPO / "scripts" / "test_without_avx512.sh").read_text(), re.M).group(1)
+    return [path, "-cpu", cpu]
 
 
 @pytest.mark.slow
@@ -367,7 +370,7 @@ def test_a_cpu_without_avx512_and_one_thread_write_the_same_files(tmp_path, qemu
     args = [str(tmp_path / "convert_here.py"), "tests/models/small.py:mlp_layernorm_gelu", "2,32"]
     python = os.path.abspath(sys.executable)  # QEMU resolves /proc/self/exe (TensorFlow reads it) from this path
     said = {}
-    for how, prefix, threads in (("here", [python], 16), ("haswell", [qemu, "-cpu", "Haswell", python], 1)):
+    for how, prefix, threads in (("here", [python], 16), ("haswell", [*qemu, python], 1)):
         env = {**os.environ, **{name: str(threads) for name in THREAD_POOLS}}
         proc = subprocess.run([*prefix, *args, str(tmp_path / how)], cwd=REPO, capture_output=True, text=True,
                               timeout=1500, env=env)
