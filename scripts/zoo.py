@@ -63,17 +63,24 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
     ("*", "tflite_fp16"): "degenerate, not wrong: on these random weights the fp16 check cannot tell a right "
     "artifact from a wrong one. The output varies over the two inputs by under 10 x the fp16 tolerance: 1e-2, or "
     "twice what rounding the weights to fp16 moves the model in PyTorch itself where that is larger "
-    "(converter/precision.py). The fp32 stages pass at 1e-4; real inputs or trained weights would tell.",
-    ("timm__tf_efficientnet_cc_b0_4e", "saved_model"): "CondConv: each sample's convolution weights are computed "
-    "from the input (a routing softmax mixing 4 experts), so the ONNX Conv reads a weight tensor, not an "
-    "initializer; onnx2tf transposes only constant weights to TF's HWIO, so TF's Conv2D got [480, 80, 1, 1] in "
-    "ONNX's OIHW ('Depth of output (1) is not a multiple of the number of groups (80)'). Not fixed: an ONNX "
-    "rewrite transposing such a weight (OIHW -> HWIO, read by onnx2tf as is) would be.",
+    "(converter/precision.py). The fp32 stages pass at 1e-4; real inputs or trained weights would tell. Two "
+    "mechanisms, measured on the seed-1 timm sample: deep random BatchNorm CNNs blow small changes up (fbnetc_100: "
+    "rounding only the input to fp16 moves the output by 0.009 of its scale, the weights by 0.027, while the two "
+    "inputs move it by 0.37), so the tolerance rises to twice that floor; and a class token's near-uniform random "
+    "attention averages the patch tokens, which noise images make alike (vit_tiny_r_s16_p8_224: patch tokens vary "
+    "by 0.5-0.6 of their scale over the two inputs, the class token and the output by 0.07).",
 }
 
 
 # Failures the zoo found that the pipeline now fixes: (models, what failed, the fix). Rendered into zoo.md.
 FIXED: list[tuple[str, str, str]] = [
+    ("timm tf_efficientnet_cc_b0_4e (CondConv; any convolution whose weight the graph computes)",
+     "saved_model: onnx2tf failed, TF's Conv2D got [480, 80, 1, 1] ('Depth of output (1) is not a multiple of the "
+     "number of groups (80)'). Each sample's kernels mix 4 experts by a routing softmax (MatMul -> Reshape -> "
+     "Conv); onnx2tf moves only constant weights from ONNX's OIHW to TF's HWIO (tests/models/small.py:cond_conv)",
+     "converter/stages/onnx2tf_fixes.py:computed_conv_weights transposes such a weight for the Conv or "
+     "ConvTranspose that reads it, from the layout onnx2tf holds it in; re-run at 0cbd356: every stage passes "
+     "in 136 s"),
     ("swin_v2_t (any model whose constants float16 cannot hold: F.normalize's eps 1e-12, a -1e9 mask fill)",
      "tflite_fp16: the artifact holds NaN. TFLite's fp16 conversion stores every float32 constant as float16, so "
      "F.normalize's eps became 0; swin_v2's key bias is zero, so the rows padding the last stage's 7x7 windows "

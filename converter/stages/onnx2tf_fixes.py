@@ -111,15 +111,8 @@ def equal_dims_channels_last():
 
         return fixed
 
-    modules = (transpose_module, reshape_module)
-    originals = [m.make_node for m in modules]
-    for m in modules:
-        m.make_node = wrap(m.make_node)
-    try:
+    with _wrapped_make_node((transpose_module, reshape_module), wrap):
         yield
-    finally:
-        for m, original in zip(modules, originals):
-            m.make_node = original
 
 
 @contextlib.contextmanager
@@ -132,10 +125,11 @@ def computed_conv_weights():
 
     def wrap(make_node):
         def fixed(*, graph_node, tf_layers_dict, **kwargs):
-            weight = graph_node.inputs[1]
+            weight = graph_node.inputs[1]  # onnx2tf handles constants and DequantizeLinear outputs itself
+            computed = not hasattr(weight, "values") and not any(p.op == "DequantizeLinear" for p in weight.inputs)
             info = tf_layers_dict.get(weight.name, {})
-            perm = _filter_perm(list(weight.shape or []), info.get("tf_node"))
-            if hasattr(weight, "values") or perm is None or any(p.op == "DequantizeLinear" for p in weight.inputs):
+            perm = _filter_perm(list(weight.shape or []), info.get("tf_node")) if computed else None
+            if perm is None:
                 return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
             held = info["tf_node"]
             info["tf_node"] = tf.transpose(held, perm=perm)
@@ -146,15 +140,8 @@ def computed_conv_weights():
 
         return fixed
 
-    modules = (conv_module, conv_transpose_module)
-    originals = [m.make_node for m in modules]
-    for m in modules:
-        m.make_node = wrap(m.make_node)
-    try:
+    with _wrapped_make_node((conv_module, conv_transpose_module), wrap):
         yield
-    finally:
-        for m, original in zip(modules, originals):
-            m.make_node = original
 
 
 def _filter_perm(onnx_shape: list, held) -> list[int] | None:
@@ -169,6 +156,19 @@ def _filter_perm(onnx_shape: list, held) -> list[int] | None:
     if shape == onnx_shape:
         return [*range(2, k + 2), 1, 0]
     return None
+
+
+@contextlib.contextmanager
+def _wrapped_make_node(modules, wrap):
+    """Each of onnx2tf's op modules converts with wrap(its make_node) inside the block."""
+    originals = [m.make_node for m in modules]
+    for m in modules:
+        m.make_node = wrap(m.make_node)
+    try:
+        yield
+    finally:
+        for m, original in zip(modules, originals):
+            m.make_node = original
 
 
 @contextlib.contextmanager
