@@ -216,10 +216,10 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
     assert golden["cases"][2]["inputs"]["x"][-1] == 1.0
 
 
-# The last eight failed for a new user (issue 9) or in random timm and Hugging Face samples (the resizes,
-# CLIP's nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed
-# weights) before the TF.js audit, the ONNX rewrites, the blocked reductions, equal_dims_channels_last and
-# computed_conv_weights.
+# The last nine failed for a new user (issue 9, and a bidirectional GRU since) or in random timm and Hugging Face
+# samples (the resizes, CLIP's nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal
+# dimensions, CondConv's computed weights) before the TF.js audit, the ONNX rewrites, the blocked reductions,
+# equal_dims_channels_last and computed_conv_weights.
 @pytest.mark.parametrize("model, shapes", [
     ("mlp_layernorm_gelu", ["2,32"]),
     ("attention_block", ["1,10,32"]),
@@ -234,6 +234,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("wide_group_norm", ["1,3,128,128"]),
         ("equal_dims", ["1,3,8,8"]),
         ("cond_conv", ["1,3,12,12"]),
+        ("bidirectional_gru", ["1,12,16"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

@@ -46,6 +46,9 @@ def test_support_table_is_what_the_installed_packages_do():
         # What the runtime errors of issue 9 showed: wasm has no fused tanh or hard-swish.
         assert "relu" in tables["fused"]["FusedConv2D"] and "tanh" not in tables["fused"]["FusedConv2D"]
     assert "Einsum" not in derived["backends"]["wasm"]["kernels"] and "Einsum" in derived["backends"]["cpu"]["kernels"]
+    # Ops whose operands TF.js reads to the end of the input list, control inputs included, and some that it does not.
+    assert {"AddN", "ConcatV2", "Pack", "_FusedConv2D"} <= set(derived["inputs_to_the_end"])
+    assert not {"AddV2", "Conv2D", "MatMul"} & set(derived["inputs_to_the_end"])
 
 
 class ConvDepthwiseLinear(nn.Module):
@@ -170,6 +173,30 @@ def test_host_ops_and_unknown_fusions_are_one_error_each(tmp_path):
     assert "n0: activation softsign" in message and "n2: activation fancyact" in message and "n1" not in message
     assert "_FusedConv2D bn with fused_ops ['FusedBatchNorm', 'Relu']" in message and "nobias" not in message
     assert "wasm, webgl, webgpu, cpu" in message
+
+
+def test_control_inputs_that_tfjs_would_read_as_operands_are_dropped(tmp_path):
+    """A bidirectional nn.GRU's loop body held AddN(matmul, matmul, ^loop_body_control): TF.js added the control
+    input's tensor too ("All tensors passed to tf.addN() must have the same dtype"). An op that TF.js reads by
+    position (AddV2) keeps its control input; one whose data inputs are all constants cannot lose it."""
+    def graph(*nodes):
+        return {"modelTopology": {"node": [{"name": "x", "op": "Placeholder", "attr": {}},
+                                           {"name": "c", "op": "Const", "attr": {}}, *nodes]}, "weightsManifest": []}
+
+    model = graph({"name": "sum", "op": "AddN", "input": ["x", "x:0", "^loop"], "attr": {}},
+                  {"name": "cat", "op": "ConcatV2", "input": ["c", "x", "c", "^loop", "^other"], "attr": {}},
+                  {"name": "add", "op": "AddV2", "input": ["x", "c", "^loop"], "attr": {}})
+    rewrites = make_runnable(model, tmp_path)
+    assert [(r.node, r.what, r.fix) for r in rewrites] == [("sum", "control inputs ^loop", "dropped"),
+                                                          ("cat", "control inputs ^loop, ^other", "dropped")]
+    nodes = {n["name"]: n for n in model["modelTopology"]["node"]}
+    assert nodes["sum"]["input"] == ["x", "x:0"] and nodes["cat"]["input"] == ["c", "x", "c"]
+    assert nodes["add"]["input"] == ["x", "c", "^loop"]
+    assert "dropped (TF.js would read them as operands)" in rewrites[0].describe()
+
+    with pytest.raises(ConversionError) as caught:
+        make_runnable(graph({"name": "packed", "op": "Pack", "input": ["c", "c", "^loop"], "attr": {}}), tmp_path)
+    assert "Pack packed: control inputs ^loop on constant data" in caught.value.message
 
 
 @pytest.mark.parametrize("operand, out, tiles", [

@@ -1,6 +1,7 @@
 // Derives what each TF.js backend can execute from the installed @tensorflow packages, and prints it as
 // JSON: per backend, its registered kernels and, per fused kernel, the fused activations it implements;
-// per fused graph op, the attributes TF.js's converter reads from it.
+// per fused graph op, the attributes TF.js's converter reads from it; the graph ops whose inputs it reads to the
+// end of the input list (control inputs included).
 // The converter audits every TF.js graph against the committed output (converter/js/tfjs_support.json);
 // tests/test_tfjs_audit.py re-derives it and fails when the pinned packages change it.
 //
@@ -32,14 +33,16 @@ export const CANDIDATES = ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'sigmo
 export const FUSED_KERNELS = ['FusedConv2D', 'FusedDepthwiseConv2D', '_FusedMatMul'];
 const FUSED_OPS = ['_FusedConv2D', 'FusedDepthwiseConv2dNative', '_FusedMatMul'];
 
-// The backends' internal shader builders and the converter's op list, bundled from the installed dist files (they are not exported).
+// The backends' internal shader builders and the converter's op lists, bundled from the installed dist files (they are not exported).
 function shaderBuilders() {
   const esbuild = require('esbuild');
+  const opLists = path.join(root, 'node_modules/@tensorflow/tfjs-converter/dist/operations/op_list');
+  const lists = fs.readdirSync(opLists).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3));
   const entry = [
     "export { mapActivationToShaderProgram } from '@tensorflow/tfjs-backend-webgl/dist/kernel_utils/kernel_funcs_utils';",
     "export { activationFnSnippet } from '@tensorflow/tfjs-backend-webgpu/dist/activation_util';",
-    "export { json as convolution } from '@tensorflow/tfjs-converter/dist/operations/op_list/convolution';",
-    "export { json as matrices } from '@tensorflow/tfjs-converter/dist/operations/op_list/matrices';",
+    ...lists.map((l) => `export { json as ${l} } from '@tensorflow/tfjs-converter/dist/operations/op_list/${l}';`),
+    `export const opLists = ${JSON.stringify(lists)};`,
   ].join('\n');
   const built = esbuild.buildSync({
     stdin: { contents: entry, resolveDir: root, loader: 'js' }, bundle: true, write: false,
@@ -89,7 +92,17 @@ async function main() {
   for (const op of [...builders.convolution, ...builders.matrices]) {
     if (FUSED_OPS.includes(op.tfOpName)) attrs[op.tfOpName] = (op.attrs || []).map((a) => a.tfName).sort();
   }
-  const support = { tfjs: tf.version.tfjs, converter_attrs: attrs, backends: {} };
+  // The graph ops whose inputs TF.js's converter reads to the end of the node's input list, or counted from its
+  // end. It reads a control input ("^name") as one more input, so on these ops it becomes data: an AddN's
+  // extra operand, a ConcatV2's axis (tfjs-converter operation_mapper.ts keeps control inputs; only NoOp
+  // producers are dropped, and only from 'tensors' lists).
+  const fromEnd = new Set();
+  for (const list of builders.opLists) {
+    for (const op of builders[list]) {
+      if ((op.inputs || []).some((i) => i.end === 0 || i.start < 0 || i.end < 0)) fromEnd.add(op.tfOpName);
+    }
+  }
+  const support = { tfjs: tf.version.tfjs, converter_attrs: attrs, inputs_to_the_end: [...fromEnd].sort(), backends: {} };
   for (const backend of BACKENDS) {
     const kernels = tf.getKernelsForBackend(backend).map((k) => k.kernelName);
     const fused = {};

@@ -32,7 +32,18 @@ package version changes it. Four checks:
        before:  BatchMatMulV2([24, 32, 1, 49], [24, 1, 49, 33])
        after:   BatchMatMulV2([24, 32, 1, 49], Tile([24, 1, 49, 33], [1, 32, 1, 1]))
 
-4. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
+4. Control inputs that TF.js reads as data. tfjs-converter keeps a node's control inputs ("^name") in its input
+   list, and ops whose inputs it reads to the end of that list, or counted from its end (AddN, ConcatV2, Pack,
+   the fused ops, ...: derived from its op lists), take them for operands. Grappler's arithmetic optimizer gives
+   the AddNs it builds in a while loop's body a control input from the loop (a bidirectional nn.GRU: "All
+   tensors passed to tf.addN() must have the same dtype"); on ConcatV2 one would be read as the axis. Such
+   a node drops its control inputs when one of its data inputs is not a constant: that input already makes it
+   run after its producer and in its loop frame.
+
+       before:  AddN(matmul_a, matmul_b, ^while/loop_body_control)
+       after:   AddN(matmul_a, matmul_b)
+
+5. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
    backend; what is missing is one error naming the nodes, kernels and backends.
 """
 
@@ -73,9 +84,12 @@ class Rewrite:
     op: str
     what: str  # e.g. "activation tanh", "rank-4 bias"
     backends: list[str]  # the backends that could not run it fused, or that compute it wrong
-    fix: str = "unfused"  # "unfused": split off the fused op; "tiled": an operand tiled over its batch axes
+    fix: str = "unfused"  # "unfused": split off the fused op; "tiled": an operand tiled over its batch axes;
+    # "dropped": control inputs taken off
 
     def describe(self) -> str:
+        if self.fix == "dropped":
+            return f"{self.op} {self.node}: {self.what} dropped (TF.js would read them as operands)"
         if self.fix == "tiled":
             return (f"{self.op} {self.node}: {self.what} ({', '.join(self.backends)} broadcast a batched matmul's "
                     "operand only over leading batch axes)")
@@ -199,7 +213,8 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
                  "before importing tensorflow, or run the conversion in its own process")
     table, converter_attrs = support()["backends"], support()["converter_attrs"]
     graph = _Graph(model_json)
-    rewrites, impossible = _tile_broadcast_batches(graph, folder, list(backends)), []
+    rewrites, impossible = _data_inputs_only(graph, list(backends))
+    rewrites += _tile_broadcast_batches(graph, folder, list(backends))
     for node in graph.nodes:
         if node["op"] not in FUSED:
             continue
@@ -228,6 +243,26 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
                                    "skips TF.js")
     graph.commit(folder)
     return rewrites
+
+def _data_inputs_only(graph: _Graph, backends: list[str]) -> tuple[list[Rewrite], list[str]]:
+    """Drop the control inputs that TF.js would read as operands (module docstring, 4); the nodes where a control
+    input is all that places them (their data inputs are constants) are returned as impossible."""
+    reads_to_the_end = set(support()["inputs_to_the_end"])
+    ops = {n["name"]: n["op"] for n in graph.nodes}
+    rewrites, impossible = [], []
+    for node in graph.nodes:
+        control = [i for i in node.get("input", []) if i.startswith("^")]
+        if node["op"] not in reads_to_the_end or not control:
+            continue
+        data = [i for i in node["input"] if not i.startswith("^")]
+        if all(ops.get(i.split(":")[0]) == "Const" for i in data):
+            impossible.append(f"{node['op']} {node['name']}: control inputs {', '.join(control)} on constant data")
+            continue
+        node["input"] = data
+        rewrites.append(Rewrite(node["name"], node["op"], f"control inputs {', '.join(control)}", backends,
+                                fix="dropped"))
+    return rewrites, impossible
+
 
 
 def _unfuse(graph: _Graph, node: dict, extra: str, activation: str, bias_rank: int, lacking: list[str],

@@ -230,6 +230,19 @@ class CondConv(nn.Module):
             x = nn.functional.relu(nn.functional.conv2d(x, weight, padding=shape[-1] // 2, groups=groups))
 
 
+class BidirectionalGru(nn.Module):
+    """A bidirectional GRU over a sequence, mean-pooled: TensorFlow runs each direction as a while loop, and
+    Grappler gives the AddNs it builds in the loop body a control input, which TF.js read as an operand before
+    converter/stages/tfjs_audit.py dropped such control inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru, self.head = nn.GRU(16, 24, batch_first=True, bidirectional=True), nn.Linear(48, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(x)[0].mean(1))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -255,6 +268,7 @@ equal_dims = seeded(EqualDims)
 equal_dims_map = seeded(EqualDims, False)
 fp16_range = seeded(Fp16Range)
 cond_conv = seeded(CondConv)
+bidirectional_gru = seeded(BidirectionalGru)
 
 
 def mobilenet_v2():
