@@ -47,6 +47,15 @@ expert kernels per sample, MatMul -> Reshape -> Conv: TF's Conv2D got [480, 80, 
 not a multiple of the number of groups (80)"). The fix transposes such a weight for the Conv that reads it, from
 the layout onnx2tf holds it in: ONNX's or channels-last (O, kH, kW, I), told apart by the shape; where the shape
 cannot tell (I, kH and kW one length), channels-last, as onnx2tf takes such tensors.
+
+constant_layouts_kept: before an elementwise op (Add, Sub, Mul, Div, comparisons, ...) onnx2tf's
+shape_unmatched_special_avoidance_workaround compares each input's TF shape with its "ONNX shape" and transposes
+an input that matches ONNX's layout to channels-last when the other is channels-last. For a constant input it
+reads the shape of the array that get_constant_or_variable already moved to channels-last, so the constant looks
+like ONNX's layout and is transposed a second time: an activation of batch > 1 plus a [1, C, H, W] constant
+(timm's tnt_s_patch16_224 adds its pixel positions to 196 patches: [196, 4, 4, 24] + [1, 4, 24, 4], "Dimensions
+must be equal"). The fix gives that check no ONNX shape for such an array, so it leaves the constant as
+onnx2tf laid it out; at batch 1 the shapes were equal and the check never ran.
 """
 
 from __future__ import annotations
@@ -236,18 +245,50 @@ def _reduce_axis(reduce, x, axis: int, dims: list[int]):
 
 
 @contextlib.contextmanager
+def constant_layouts_kept():
+    """Every onnx2tf op's shape_unmatched_special_avoidance_workaround sees a constant array input without an
+    ONNX shape (module docstring). Enter it before channels_last_add, whose copy of Add imports the function."""
+    import numpy as np
+    import onnx2tf.utils.common_functions as common
+
+    name = "shape_unmatched_special_avoidance_workaround"
+    original = getattr(common, name)
+    unknown = types.SimpleNamespace(shape=None)
+
+    def fixed(*, graph_node_input_1, graph_node_input_2, **kwargs):
+        return original(graph_node_input_1=unknown if isinstance(graph_node_input_1, np.ndarray) else graph_node_input_1,
+                        graph_node_input_2=unknown if isinstance(graph_node_input_2, np.ndarray) else graph_node_input_2,
+                        **kwargs)
+
+    modules = [common, *(m for m in _op_modules() if getattr(m, name, None) is original)]
+    for module in modules:
+        setattr(module, name, fixed)
+    try:
+        yield
+    finally:
+        for module in modules:
+            setattr(module, name, original)
+
+
+def _op_modules() -> list[types.ModuleType]:
+    """Every module of onnx2tf.ops, imported (onnx2tf imports an op's module only when it meets one)."""
+    import importlib
+    import pkgutil
+
+    import onnx2tf.ops
+
+    return [importlib.import_module(f"onnx2tf.ops.{info.name}") for info in pkgutil.iter_modules(onnx2tf.ops.__path__)]
+
+
+@contextlib.contextmanager
 def checked_once():
     """Give onnx2tf's ops and utilities a tf_keras whose Model(inputs=..., outputs=...) evaluates incrementally
     (_PartialModel); onnx2tf's own module, which builds the final model, keeps the real one."""
-    import importlib
-    import pkgutil
     import sys
 
-    import onnx2tf.ops
     import tf_keras
 
-    for info in pkgutil.iter_modules(onnx2tf.ops.__path__):  # onnx2tf imports an op's module when it meets one
-        importlib.import_module(f"onnx2tf.ops.{info.name}")
+    _op_modules()
     shim = _KerasWithPartialModels(tf_keras, _LayerValues(VALUE_BUDGET))
     patched = [m for name, m in list(sys.modules.items()) if name.startswith(("onnx2tf.ops.", "onnx2tf.utils."))
                and getattr(m, "tf_keras", None) is tf_keras]

@@ -243,6 +243,19 @@ class BidirectionalGru(nn.Module):
         return self.head(self.gru(x)[0].mean(1))
 
 
+class PositionalMap(nn.Module):
+    """A learned [1, C, H, W] position map added to a convolution's output, converted at batch 2 (timm's
+    tnt_s_patch16_224 adds its pixel positions to 196 patches at once): onnx2tf transposed the constant a
+    second time before converter/stages/onnx2tf_fixes.py:constant_layouts_kept ([2, 4, 4, 8] + [1, 4, 8, 4])."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj, self.pos = nn.Conv2d(3, 8, 3, padding=1, stride=2), nn.Parameter(torch.randn(1, 8, 4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x) + self.pos
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -269,6 +282,7 @@ equal_dims_map = seeded(EqualDims, False)
 fp16_range = seeded(Fp16Range)
 cond_conv = seeded(CondConv)
 bidirectional_gru = seeded(BidirectionalGru)
+positional_map = seeded(PositionalMap)
 
 
 def mobilenet_v2():
