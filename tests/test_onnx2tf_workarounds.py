@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from converter.stages.onnx import _root_cause, _static_causal_check
@@ -154,6 +155,29 @@ def test_batched_matmul_einsums_become_matmul(tmp_path):
     feeds = {"q": q, "k": k, "v": v}
     run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]  # noqa: E731
     np.testing.assert_allclose(run(out), run(tmp_path / "e.onnx"), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("byhwc,hkc->byhwk", [(2, 3, 4, 5, 6), (4, 7, 6)]),  # mvitv2's relative positions: h a batch axis of both
+    ("bnd,d->bn", [(2, 3, 4), (4,)]),  # nothing kept of the second operand
+    ("ij,bjk->bki", [(3, 4), (2, 4, 5)]),  # the batch axis only in the second operand's kept part
+    ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),  # attention's scores, as before
+])
+def test_two_operand_einsums_become_transposes_reshapes_and_a_matmul(tmp_path, equation, shapes):
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    arrays = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in zip("xy", shapes)}
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    expected = np.einsum(equation, arrays["x"], arrays["y"])
+    graph = helper.make_graph([helper.make_node("Einsum", ["x", "y"], ["z"], equation=equation, name="e")], "g",
+                              [tensor(n, a.shape) for n, a in arrays.items()], [tensor("z", expected.shape)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "e.onnx")
+    out = onnx_for_onnx2tf(tmp_path / "e.onnx", tmp_path / "out.onnx")
+    ops = [n.op_type for n in onnx.load(out).graph.node]
+    assert "Einsum" not in ops and ops.count("MatMul") == 1
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, arrays)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):

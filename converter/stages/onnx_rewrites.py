@@ -217,11 +217,15 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
 
 
 def einsum_as_matmul(node, facts: GraphFacts) -> list:
-    """A two-operand Einsum that is a batched matrix product (`...ik,...kj->...ij`, or `...ik,...jk->...ij`
-    with the second operand transposed) as MatMul (+ Transpose).
+    """A two-operand Einsum (no ellipsis, no index twice in one operand, every index of an operand in the other
+    or in the result) as a batched matrix product: each operand transposed to (batch, kept, summed) and
+    (batch, summed, kept) and reshaped to one kept and one summed axis where it has several, MatMul, and the
+    product reshaped and transposed to the result's axes. Steps that change nothing are left out: `bhik,bhkj->bhij`
+    is one MatMul, `bhik,bhjk->bhij` a Transpose and a MatMul.
 
-    onnx2tf keeps Einsum as tf.einsum, which TF.js's wasm backend has no kernel for (maxvit's attention is
-    written with torch.einsum); MatMul runs everywhere.
+    onnx2tf keeps Einsum as tf.einsum, which TF.js's wasm backend has no kernel for: maxvit's attention
+    (`bhik,bhjk->bhij`), mvitv2's relative positions (`byhwc,hkc->byhwk`, h a batch axis of both). MatMul runs
+    everywhere.
     """
     from onnx import helper
 
@@ -233,18 +237,51 @@ def einsum_as_matmul(node, facts: GraphFacts) -> list:
     if len(terms) != 2 or "." in equation or any(len(set(t)) != len(t) for t in (*terms, result)):
         return [node]
     a, b = terms
-    if len(a) < 2 or len(a) != len(b) or len(result) != len(a) or a[:-2] != b[:-2] or result[:-2] != a[:-2]:
+    if (set(a) ^ set(b)) - set(result) or set(result) - set(a) - set(b):
+        return [node]  # an index summed within one operand, or a malformed equation: onnx2tf's einsum
+    batch = [c for c in result if c in a and c in b]
+    summed = [c for c in a if c in b and c not in result]
+    kept_a, kept_b = [c for c in a if c not in b], [c for c in b if c not in a]
+    shapes = [facts.shapes.get(name) for name in node.input]
+    if any(s is None or len(s) != len(t) or not all(isinstance(d, int) for d in s) for s, t in zip(shapes, terms)):
         return [node]
-    i, k = a[-2:]
-    if result[-2:] == i + b[-1] and b[-2] == k and k not in result:
-        return [helper.make_node("MatMul", list(node.input), list(node.output), name=node.name)]
-    if result[-2:] == i + b[-2] and b[-1] == k and k not in result:
-        rank = len(b)
-        swapped = f"{node.output[0]}_einsum_rhs_t"
-        return [helper.make_node("Transpose", [node.input[1]], [swapped], name=f"{node.name}_rhs_t",
-                                 perm=[*range(rank - 2), rank - 1, rank - 2]),
-                helper.make_node("MatMul", [node.input[0], swapped], list(node.output), name=node.name)]
-    return [node]
+    size = {**dict(zip(b, shapes[1])), **dict(zip(a, shapes[0]))}
+    if any(size[c] != d for c, d in zip(b, shapes[1])):
+        return [node]  # Einsum does not broadcast: leave the error to the runtime
+    out = node.output[0]
+    nodes = []
+
+    def transposed(name: str, term: str, order: list[str], suffix: str) -> str:
+        perm = [term.index(c) for c in order]
+        if perm == sorted(perm):
+            return name
+        nodes.append(helper.make_node("Transpose", [name], [f"{out}_einsum_{suffix}_t"], name=f"{node.name}_{suffix}_t",
+                                      perm=perm))
+        return nodes[-1].output[0]
+
+    def reshaped(name: str, groups: list[list[str]], merged: list[list[str]], suffix: str, target: str | None = None) -> str:
+        if all(len(g) == 1 for g in merged):  # the axes are already these groups
+            return name
+        shape = np.array([math.prod(size[c] for c in g) for g in groups], np.int64)
+        constant = facts.constant(f"{out}_einsum_{suffix}_shape", shape)
+        nodes.append(helper.make_node("Reshape", [name, constant], [target or f"{out}_einsum_{suffix}"],
+                                      name=f"{node.name}_{suffix}_reshape"))
+        return nodes[-1].output[0]
+
+    lhs = reshaped(transposed(node.input[0], a, batch + kept_a + summed, "lhs"),
+                   [[c] for c in batch] + [kept_a, summed], [kept_a, summed], "lhs")
+    rhs = reshaped(transposed(node.input[1], b, batch + summed + kept_b, "rhs"),
+                   [[c] for c in batch] + [summed, kept_b], [summed, kept_b], "rhs")
+    order = batch + kept_a + kept_b
+    last = len(kept_a) == 1 and len(kept_b) == 1 and order == list(result)
+    nodes.append(helper.make_node("MatMul", [lhs, rhs], [out if last else f"{out}_einsum_matmul"], name=node.name))
+    if not last:
+        product = reshaped(nodes[-1].output[0], [[c] for c in order], [kept_a, kept_b], "product",
+                           target=out if order == list(result) else None)
+        if order != list(result):
+            nodes.append(helper.make_node("Transpose", [product], [out], name=f"{node.name}_out_t",
+                                          perm=[order.index(c) for c in result]))
+    return nodes
 
 
 def instance_norm_blocked(node, facts: GraphFacts) -> list:

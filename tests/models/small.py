@@ -256,6 +256,23 @@ class PositionalMap(nn.Module):
         return self.proj(x) + self.pos
 
 
+class RelativePositions(nn.Module):
+    """mvitv2's decomposed relative positions: per head, each query against a table of height and of width
+    offsets, `byhwc,hkc->byhwk` (h a batch axis of both operands, not a leading one). TF.js's wasm backend has
+    no Einsum kernel, and converter/stages/onnx_rewrites.py:einsum_as_matmul took only leading batch axes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(10, 10)
+        self.rel_h, self.rel_w = nn.Parameter(torch.randn(4, 6, 5)), nn.Parameter(torch.randn(3, 7, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 12 = 4 x 3 positions, 10 = 2 heads x 5]
+        q = self.q(x).view(1, 4, 3, 2, 5).permute(0, 3, 1, 2, 4)  # b, y (head), h, w, c
+        by_h = torch.einsum("byhwc,hkc->byhwk", q, self.rel_h)
+        by_w = torch.einsum("byhwc,wkc->byhwk", q, self.rel_w)
+        return torch.cat([by_h.flatten(2), by_w.flatten(2)], -1)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -283,6 +300,7 @@ fp16_range = seeded(Fp16Range)
 cond_conv = seeded(CondConv)
 bidirectional_gru = seeded(BidirectionalGru)
 positional_map = seeded(PositionalMap)
+relative_positions = seeded(RelativePositions)
 
 
 def mobilenet_v2():
