@@ -29,7 +29,7 @@ class OnnxStage(Stage):
         names = {"input_names": [s.name for s in ctx.inputs], "output_names": [s.name for s in ctx.outputs]}
         notes = []
         try:
-            with _static_causal_check():
+            with _static_causal_check(), _attention_in_4d():
                 torch.onnx.export(ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
                                   dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True,
                                   verbose=False, **names)
@@ -44,7 +44,7 @@ class OnnxStage(Stage):
                 # attention). As `reshape`, which views where it can and copies where it must, the pass runs;
                 # both become the same ONNX Reshape.
                 try:
-                    with _static_causal_check(), _views_as_reshapes():
+                    with _static_causal_check(), _attention_in_4d(), _views_as_reshapes():
                         torch.onnx.export(ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
                                           dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True,
                                           verbose=False, **names)
@@ -121,6 +121,34 @@ def _static_causal_check():
         yield
     finally:
         transformer._detect_is_causal_mask = original
+
+
+@contextlib.contextmanager
+def _attention_in_4d():
+    """F.scaled_dot_product_attention on query, key and value of rank 3 (one head) or 5 and more (timm's NesT:
+    batch, heads, blocks, tokens, channels) as the same attention on rank 4: onnxscript's translation takes only
+    rank 4 ("only 4D query, key, and value are supported"). The leading axes go into the first, the head axis
+    is 1, and a mask is broadcast to the query's leading axes first; the values are the same. Patched while
+    exporting, for models that call it as F.scaled_dot_product_attention (torch.nn.functional's attribute)."""
+    import torch.nn.functional as F
+
+    original = F.scaled_dot_product_attention
+
+    def in_4d(query, key, value, attn_mask=None, *args, **kwargs):
+        lead = query.shape[:-2]
+        if query.dim() == 4 or key.shape[:-2] != lead or value.shape[:-2] != lead or kwargs.get("enable_gqa"):
+            return original(query, key, value, attn_mask, *args, **kwargs)
+        as_4d = lambda t: t.reshape(-1, 1, *t.shape[-2:])  # noqa: E731
+        if attn_mask is not None:
+            attn_mask = as_4d(attn_mask.expand(*lead, query.shape[-2], key.shape[-2]))
+        out = original(as_4d(query), as_4d(key), as_4d(value), attn_mask, *args, **kwargs)
+        return out.reshape(*lead, *out.shape[-2:])
+
+    F.scaled_dot_product_attention = in_4d
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = original
 
 
 def _captured(exc: BaseException) -> bool:

@@ -273,6 +273,24 @@ class RelativePositions(nn.Module):
         return torch.cat([by_h.flatten(2), by_w.flatten(2)], -1)
 
 
+class BlockAttention(nn.Module):
+    """F.scaled_dot_product_attention on rank 5 (batch, heads, blocks, tokens, channels: timm's NesT) and on
+    rank 3 with a causal mask (one head), which torch.onnx's translation did not take (only rank 4) before
+    converter/stages/onnx.py:_attention_in_4d."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 3 blocks, 5 tokens, 8]
+        heads = lambda t: t.view(1, 3, 5, 2, 4).permute(0, 3, 1, 2, 4)  # noqa: E731 [1, 2 heads, 3, 5, 4]
+        blocks = nn.functional.scaled_dot_product_attention(heads(self.q(x)), heads(self.k(x)), heads(self.v(x)))
+        flat = x.flatten(0, 1).view(3, 5, 8)
+        causal = torch.ones(5, 5, dtype=torch.bool).tril()
+        one_head = nn.functional.scaled_dot_product_attention(self.q(flat), self.k(flat), self.v(flat), causal)
+        return blocks.permute(0, 2, 3, 1, 4).reshape(1, 3, 5, 8) + one_head[None]
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -301,6 +319,7 @@ cond_conv = seeded(CondConv)
 bidirectional_gru = seeded(BidirectionalGru)
 positional_map = seeded(PositionalMap)
 relative_positions = seeded(RelativePositions)
+block_attention = seeded(BlockAttention)
 
 
 def mobilenet_v2():
