@@ -56,6 +56,11 @@ like ONNX's layout and is transposed a second time: an activation of batch > 1 p
 (timm's tnt_s_patch16_224 adds its pixel positions to 196 patches: [196, 4, 4, 24] + [1, 4, 24, 4], "Dimensions
 must be equal"). The fix gives that check no ONNX shape for such an array, so it leaves the constant as
 onnx2tf laid it out; at batch 1 the shapes were equal and the check never ran.
+
+cumulative_axes: onnx2tf's CumSum and CumProd pass ONNX's axis to tf.math.cumsum / cumprod as it is, where its
+other ops convert an axis to the layout they hold the tensor in (common_functions.convert_axis): over a
+channels-last NWC tensor, a cumulative sum along ONNX's last axis (time) ran along the channels (rel 1.13 on
+tests/models/small.py:cumulative_sum). The fix gives them the converted axis when it is a constant.
 """
 
 from __future__ import annotations
@@ -150,6 +155,36 @@ def computed_conv_weights():
         return fixed
 
     with _wrapped_make_node((conv_module, conv_transpose_module), wrap):
+        yield
+
+
+@contextlib.contextmanager
+def cumulative_axes():
+    """Wrap onnx2tf's CumSum and CumProd converters so that a constant axis reaches them converted to the layout
+    onnx2tf holds the input in, as its other ops convert theirs."""
+    import numpy as np
+    import onnx2tf.ops.CumProd as cumprod_module
+    import onnx2tf.ops.CumSum as cumsum_module
+    from onnx2tf.utils.common_functions import convert_axis
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            data, axis = graph_node.inputs[0], graph_node.inputs[1]
+            held = tf_layers_dict.get(data.name, {})
+            if not hasattr(axis, "values") or not hasattr(held.get("tf_node"), "shape") or axis.values.size != 1:
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            onnx_axis = axis.values
+            axis.values = np.asarray(convert_axis(axis=int(onnx_axis.reshape(())), tensor_rank=len(held["tf_node"].shape),
+                                                  before_op_output_shape_trans=held.get("before_op_output_shape_trans", True)),
+                                     dtype=onnx_axis.dtype).reshape(onnx_axis.shape)
+            try:
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            finally:
+                axis.values = onnx_axis
+
+        return fixed
+
+    with _wrapped_make_node((cumsum_module, cumprod_module), wrap):
         yield
 
 

@@ -291,6 +291,20 @@ class BlockAttention(nn.Module):
         return blocks.permute(0, 2, 3, 1, 4).reshape(1, 3, 5, 8) + one_head[None]
 
 
+class CumulativeSum(nn.Module):
+    """A temporal convolution block (dilated depthwise, pointwise, InstanceNorm) and a running sum over time:
+    onnx2tf held the [1, 6, 20] map channels-last and summed along ONNX's axis -1, the channels there (rel 1.13),
+    before converter/stages/onnx2tf_fixes.py:cumulative_axes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depthwise, self.pointwise = nn.Conv1d(4, 4, 3, dilation=2, padding=2, groups=4), nn.Conv1d(4, 6, 1)
+        self.norm = nn.InstanceNorm1d(6, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumsum(self.norm(self.pointwise(torch.relu(self.depthwise(x)))), dim=-1)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -320,6 +334,7 @@ bidirectional_gru = seeded(BidirectionalGru)
 positional_map = seeded(PositionalMap)
 relative_positions = seeded(RelativePositions)
 block_attention = seeded(BlockAttention)
+cumulative_sum = seeded(CumulativeSum)
 
 
 def mobilenet_v2():
