@@ -266,6 +266,36 @@ def test_inner_batch_broadcast_matmuls_are_tiled_and_match_in_tfjs(tmp_path, mod
         assert error > 0.05, (backend, error)
 
 
+def test_batched_matmuls_are_checked_after_tensor_biases_are_unfused(tmp_path):
+    """A fused convolution with a tensor bias (as Grappler fuses maxvit's residual conv) is one TensorFlow cannot
+    import, so shape inference failed for the whole graph and no batched matmul was checked: timm's
+    lambda_resnet50ts kept [1, 4, 16, 256] @ [64, 1, 16, 1] untiled, and TF.js's cpu backend computed 64 of its
+    256 matrices (NaN at the output). The matmuls are checked on the graph with such biases unfused."""
+    out = tmp_path / "out"
+    proc = run_cli("convert", "tests/models/small.py:inner_broadcast_matmul", "--input-shape", "2,3,5", "--targets",
+                   "tfjs", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = out / "tfjs"
+    model_json = json.loads((folder / "model.json").read_text())
+    _undo_tiles(model_json)
+    text = lambda value: {"s": base64.b64encode(value.encode()).decode()}  # noqa: E731
+    ints = lambda *values: {"list": {"i": [str(v) for v in values]}}  # noqa: E731
+    shape = lambda *dims: {"dim": [{"size": str(d)} for d in dims]}  # noqa: E731
+    const = lambda name, *dims: {"name": name, "op": "Const", "attr": {  # noqa: E731
+        "dtype": {"type": "DT_FLOAT"}, "value": {"tensor": {"dtype": "DT_FLOAT", "tensorShape": shape(*dims)}}}}
+    model_json["modelTopology"]["node"] += [
+        {"name": "image", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {"shape": shape(1, 2, 2, 1)}}},
+        const("w", 1, 1, 1, 1), const("residual", 1, 2, 2, 1),
+        {"name": "res", "op": "_FusedConv2D", "input": ["image", "w", "residual"], "attr": {
+            "T": {"type": "DT_FLOAT"}, "fused_ops": _ops("BiasAdd"), "num_args": {"i": "1"}, "strides": ints(1, 1, 1, 1),
+            "dilations": ints(1, 1, 1, 1), "padding": text("VALID"), "data_format": text("NHWC")}}]
+    (folder / "extra.bin").write_bytes(np.ones(5, dtype="<f4").tobytes())
+    model_json["weightsManifest"].append({"paths": ["extra.bin"], "weights": [
+        {"name": "w", "shape": [1, 1, 1, 1], "dtype": "float32"}, {"name": "residual", "shape": [1, 2, 2, 1], "dtype": "float32"}]})
+    rewrites = make_runnable(model_json, folder)
+    assert sorted((r.fix, r.what.split(" [")[0]) for r in rewrites) == [("tiled", "operand b"), ("unfused", "rank-4 bias")]
+
+
 def test_a_pad_before_a_strided_convolution_becomes_its_explicit_padding(tmp_path):
     """PyTorch's padding=1 on a strided conv, as onnx2tf writes it: Pad then a VALID conv (mobilenet_v2 has 5).
     The Pads go into the convolutions' explicit padding after Grappler's fusions, and TF.js on wasm and cpu

@@ -128,10 +128,13 @@ class _Graph:
                               np.array(values, dtype="<i4"))
 
     def commit(self, folder: Path) -> None:
+        """Put the added nodes into the graph and every constant so far into REWRITES_SHARD; again after more."""
         self.nodes.extend(self.added)
+        self.added = []
         if self.constants:
             names = sorted(self.constants)
             (folder / REWRITES_SHARD).write_bytes(b"".join(self.constants[n].tobytes() for n in names))
+            self.json["weightsManifest"][:] = [g for g in self.json["weightsManifest"] if g["paths"] != [REWRITES_SHARD]]
             self.json["weightsManifest"].append({"paths": [REWRITES_SHARD], "weights": [
                 {"name": n, "shape": list(self.constants[n].shape), "dtype": self.constants[n].dtype.name}
                 for n in names]})
@@ -214,7 +217,6 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
     table, converter_attrs = support()["backends"], support()["converter_attrs"]
     graph = _Graph(model_json)
     rewrites, impossible = _data_inputs_only(graph, list(backends))
-    rewrites += _tile_broadcast_batches(graph, folder, list(backends))
     for node in graph.nodes:
         if node["op"] not in FUSED:
             continue
@@ -241,6 +243,10 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
                               + "; ".join(impossible), stage="tfjs",
                               hint="report the model with this message; meanwhile --targets onnx,tflite,torchscript "
                                    "skips TF.js")
+    graph.commit(folder)
+    # On the graph with its fused ops runnable: TensorFlow cannot infer shapes past a fused op with a tensor bias
+    # (timm's lambda_resnet50ts: every batched matmul went unchecked, and one computed a quarter of its output).
+    rewrites += _tile_broadcast_batches(graph, folder, list(backends))
     graph.commit(folder)
     return rewrites
 
