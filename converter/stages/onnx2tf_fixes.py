@@ -295,9 +295,26 @@ def constant_layouts_kept():
                         graph_node_input_2=unknown if isinstance(graph_node_input_2, np.ndarray) else graph_node_input_2,
                         **kwargs)
 
-    modules = [common, *(m for m in _op_modules() if getattr(m, name, None) is original)]
+    with _rebound(name, original, fixed):
+        yield
+
+
+@contextlib.contextmanager
+def _rebound(name: str, original, replacement):
+    """Inside the block, every module of onnx2tf.ops and onnx2tf.utils whose `name` is `original` has
+    `replacement` there (its op modules imported first: onnx2tf imports one only when it meets its op)."""
+    import importlib
+    import pkgutil
+    import sys
+
+    import onnx2tf.ops
+
+    for info in pkgutil.iter_modules(onnx2tf.ops.__path__):
+        importlib.import_module(f"onnx2tf.ops.{info.name}")
+    modules = [m for key, m in list(sys.modules.items()) if key.startswith(("onnx2tf.ops.", "onnx2tf.utils."))
+               and getattr(m, name, None) is original]
     for module in modules:
-        setattr(module, name, fixed)
+        setattr(module, name, replacement)
     try:
         yield
     finally:
@@ -305,35 +322,14 @@ def constant_layouts_kept():
             setattr(module, name, original)
 
 
-def _op_modules() -> list[types.ModuleType]:
-    """Every module of onnx2tf.ops, imported (onnx2tf imports an op's module only when it meets one)."""
-    import importlib
-    import pkgutil
-
-    import onnx2tf.ops
-
-    return [importlib.import_module(f"onnx2tf.ops.{info.name}") for info in pkgutil.iter_modules(onnx2tf.ops.__path__)]
-
-
 @contextlib.contextmanager
 def checked_once():
     """Give onnx2tf's ops and utilities a tf_keras whose Model(inputs=..., outputs=...) evaluates incrementally
     (_PartialModel); onnx2tf's own module, which builds the final model, keeps the real one."""
-    import sys
-
     import tf_keras
 
-    _op_modules()
-    shim = _KerasWithPartialModels(tf_keras, _LayerValues(VALUE_BUDGET))
-    patched = [m for name, m in list(sys.modules.items()) if name.startswith(("onnx2tf.ops.", "onnx2tf.utils."))
-               and getattr(m, "tf_keras", None) is tf_keras]
-    for module in patched:
-        module.tf_keras = shim
-    try:
+    with _rebound("tf_keras", tf_keras, _KerasWithPartialModels(tf_keras, _LayerValues(VALUE_BUDGET))):
         yield
-    finally:
-        for module in patched:
-            module.tf_keras = tf_keras
 
 
 class _KerasWithPartialModels(types.ModuleType):
