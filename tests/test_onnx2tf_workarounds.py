@@ -180,6 +180,37 @@ def test_two_operand_einsums_become_transposes_reshapes_and_a_matmul(tmp_path, e
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_slices_of_six_axes_run_on_five_or_fewer(tmp_path):
+    """Slice (with and without its axes input), Split and Gather of a 6-axis tensor: each runs on the tensor with
+    the axes it takes whole merged (TFLite's kernels take at most 5 axes), with the same values."""
+    import onnxruntime as ort
+
+    c = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)  # noqa: E731
+    constants = [c("zero", [0]), c("one", [1]), c("two", [2]), c("sizes", [1, 2]), c("idx", [1, 0]),
+                 c("starts6", [0, 0, 1, 0, 0, 0]), c("ends6", [3, 1, 2, 3, 5, 4])]
+    nodes = [helper.make_node("Slice", ["x", "zero", "one", "zero"], ["sliced"], name="slice"),
+             helper.make_node("Slice", ["x", "starts6", "ends6"], ["every_axis"], name="slice_no_axes"),
+             helper.make_node("Split", ["x", "sizes"], ["first", "rest"], axis=0, name="split"),
+             helper.make_node("Gather", ["x", "idx"], ["gathered"], axis=2, name="gather"),
+             helper.make_node("Slice", ["x", "one", "two", "two"], ["inner"], name="slice_axis_2")]
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    outputs = [tensor("sliced", [1, 1, 2, 3, 5, 4]), tensor("every_axis", [3, 1, 1, 3, 5, 4]),
+               tensor("first", [1, 1, 2, 3, 5, 4]), tensor("rest", [2, 1, 2, 3, 5, 4]),
+               tensor("gathered", [3, 1, 2, 3, 5, 4]), tensor("inner", [3, 1, 1, 3, 5, 4])]
+    graph = helper.make_graph(nodes, "g", [tensor("x", [3, 1, 2, 3, 5, 4])], outputs, constants)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "s.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "s.onnx", tmp_path / "out.onnx"))
+    inferred = onnx.shape_inference.infer_shapes(out).graph
+    shapes = {v.name: len(v.type.tensor_type.shape.dim) for v in [*inferred.value_info, *inferred.input]}
+    ranks = {n.name: shapes[n.input[0]] for n in out.graph.node if n.op_type in ("Slice", "Split", "Gather")}
+    # slice_no_axes takes every axis: no run to merge, so it stays (and is the one left over rank 5).
+    assert ranks == {"slice": 2, "slice_no_axes": 6, "split": 2, "gather": 3, "slice_axis_2": 3}
+    feeds = {"x": np.random.default_rng(0).standard_normal((3, 1, 2, 3, 5, 4)).astype(np.float32)}
+    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    for got, expected in zip(run(out.SerializeToString()), run(str(tmp_path / "s.onnx"))):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
     pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""

@@ -240,6 +240,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("relative_positions", ["1,12,10"]),
         ("block_attention", ["1,3,5,8"]),
         ("cumulative_sum", ["1,4,20"]),
+        ("split_heads", ["1,3,5,8"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

@@ -339,7 +339,69 @@ def instance_norm_blocked(node, facts: GraphFacts) -> list:
     return nodes
 
 
-RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul]
+# TFLite's StridedSlice, Gather and Split kernels take at most 5 axes.
+MAX_SLICE_RANK = 5
+
+
+def slices_in_5d(node, facts: GraphFacts) -> list:
+    """A Slice, Split or Gather of a tensor of more than MAX_SLICE_RANK axes, with static shapes, on that tensor
+    reshaped so that each run of axes the op takes whole is one axis; its outputs reshaped back:
+
+        before:  Slice(x[3,1,2,3,5,4]; axes [0], 0:1) -> [1,1,2,3,5,4]
+        after:   Reshape(Slice(Reshape(x, [3,120]); axes [0], 0:1), [1,1,2,3,5,4])
+
+    timm's NesT splits its queries, keys and values as `reshape(B, T, N, 3, heads, C / heads).permute(3, 0, 4,
+    1, 2, 5).unbind(0)`: TFLite has no StridedSlice over 6 axes (neither builtin nor flex), and onnx2tf
+    sliced the wrong axis of such a tensor (rel 1.24 at tests/models/small.py:split_heads's output).
+    """
+    from onnx import helper
+
+    if node.op_type not in ("Slice", "Split", "Gather") or node.domain not in ("", "ai.onnx"):
+        return [node]
+    shape = facts.shapes.get(node.input[0])
+    outputs = [facts.shapes.get(o) for o in node.output]
+    if (not shape or len(shape) <= MAX_SLICE_RANK or None in shape
+            or any(s is None or None in s for s in outputs)):
+        return [node]
+    rank = len(shape)
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type == "Slice":
+        given = len(node.input) > 3 and node.input[3]
+        axes = facts.array(node.input[3]) if given else np.arange((facts.shapes.get(node.input[1]) or [0])[0] or 0)
+        if axes is None or not len(axes):
+            return [node]
+        touched = {int(a) % rank for a in axes}
+    else:
+        touched = {int(attributes.get("axis", 0)) % rank}
+    groups: list[list[int]] = []
+    for axis in range(rank):
+        if axis in touched or not groups or groups[-1][-1] in touched:
+            groups.append([axis])
+        else:
+            groups[-1].append(axis)
+    if len(groups) > MAX_SLICE_RANK:
+        return [node]
+    new_axis = {group[0]: i for i, group in enumerate(groups)}
+    out = node.output[0]
+    c = facts.constant
+    merged = f"{out}_in_{len(groups)}d"
+    nodes = [helper.make_node("Reshape", [node.input[0], c(f"{merged}_shape", np.array(
+        [math.prod(shape[a] for a in g) for g in groups], np.int64))], [merged], name=f"{node.name}_merge")]
+    inputs = [merged, *node.input[1:]]
+    if node.op_type == "Slice":
+        new_axes = c(f"{merged}_axes", np.array([new_axis[int(a) % rank] for a in axes], np.int64))
+        inputs = [*inputs[:3], new_axes, *inputs[4:]]
+    else:
+        attributes["axis"] = new_axis[next(iter(touched))]
+    small = [f"{o}_{len(groups)}d" for o in node.output]
+    nodes.append(helper.make_node(node.op_type, inputs, small, name=node.name, **attributes))
+    for name, target, s in zip(small, node.output, outputs):
+        nodes.append(helper.make_node("Reshape", [name, c(f"{target}_shape", np.array(s, np.int64))], [target],
+                                      name=f"{node.name}_{target}_back"))
+    return nodes
+
+
+RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

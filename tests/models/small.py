@@ -305,6 +305,24 @@ class CumulativeSum(nn.Module):
         return torch.cumsum(self.norm(self.pointwise(torch.relu(self.depthwise(x)))), dim=-1)
 
 
+class SplitHeads(nn.Module):
+    """Queries, keys and values split from one 6-axis tensor as timm's NesT does (reshape, permute, unbind), and
+    the same tensor indexed, gathered and split along other axes: TFLite has no StridedSlice over 6 axes, and
+    onnx2tf sliced the wrong axis (rel 1.24), before converter/stages/onnx_rewrites.py:slices_in_5d."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 3 blocks, 5 tokens, 8]
+        t = self.qkv(x).reshape(1, 3, 5, 3, 2, 4).permute(3, 0, 4, 1, 2, 5)  # [3, 1, 2 heads, 3, 5, 4]
+        q, k, v = t.unbind(0)
+        first, rest = t.split([1, 2], dim=0)
+        picked = t.index_select(2, torch.tensor([1, 0])) * t[:, :, :, 1:2]
+        mixed = q.softmax(-1) * k + v + rest.sum(0) * first[0] + picked.mean(0)
+        return mixed.permute(0, 2, 3, 1, 4).reshape(1, 3, 5, 8)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -335,6 +353,7 @@ positional_map = seeded(PositionalMap)
 relative_positions = seeded(RelativePositions)
 block_attention = seeded(BlockAttention)
 cumulative_sum = seeded(CumulativeSum)
+split_heads = seeded(SplitHeads)
 
 
 def mobilenet_v2():
