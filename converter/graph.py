@@ -294,6 +294,8 @@ def _check(stage: Stage, result: StageResult, raw, board: Board) -> list:
                                                  "is expected")
     # Within tolerance; but if the reference hardly varies, the check could not have failed (parity.py).
     unverified = result.vs("pytorch").degenerate()
+    if unverified and stage.precision in PRECISIONS:
+        unverified = _verify_at_floor(stage, result, candidates, board)
     result.status = "degenerate" if unverified else "passed"
     result.reason = "; ".join(f"{o.name}: {o.degenerate_reason}" for o in unverified)
     return outputs
@@ -330,6 +332,38 @@ def _judge_at_floor(stage: Stage, result: StageResult, candidates: dict, board: 
         result.notes = [*result.notes, f"past the {stage.precision} tolerance {nominal:g} but within {FLOOR_MARGIN:g} "
                                        f"x this model's own rounding ({text}): judged at {raised:.3g}"]
     return failed
+
+
+def _verify_at_floor(stage: Stage, result: StageResult, candidates: dict, board: Board) -> list:
+    """A stage within its tolerance whose check could not have failed there, judged again at FLOOR_MARGIN x its
+    model's rounding floor where that is tighter (converter/precision.py). Returns the outputs still unverified:
+    none when every comparison with PyTorch at the stage's tolerance passes at the tighter one and its reference
+    varies enough for that one (the stage's tolerance is then the tighter one)."""
+    unverified = result.vs("pytorch").degenerate()
+    if any(o.reference_spread is None for o in unverified):  # a single case: no tolerance can help
+        return unverified
+    try:
+        floor = rounding_floor(board.ctx, stage.precision)
+    except NotMeasured as exc:
+        result.notes = [*result.notes, f"{stage.precision} rounding floor not measured: {exc}"]
+        return unverified
+    nominal, tight = result.tolerance, floor.tightened()
+    if tight >= nominal:
+        return unverified
+    judged = [compare(board.outputs["pytorch"], candidates[c.runtime], tight, "pytorch", c.runtime)
+              if c.against == "pytorch" and c.tolerance == nominal else c for c in result.comparisons]
+    vs_pytorch = [c for c in judged if c.against == "pytorch"]
+    text = f"{FLOOR_MARGIN:g} x this model's own rounding ({floor.how}: rel {floor.rel_err:.3g})"
+    if all(c.passed for c in vs_pytorch) and not any(c.degenerate() for c in vs_pytorch):
+        result.comparisons, result.tolerance = judged, tight
+        result.extra = {**result.extra, "rounding_floor": floor.to_json(nominal, tight)}
+        result.notes = [*result.notes, f"the reference varies too little for the {stage.precision} tolerance "
+                                       f"{nominal:g} to fail; judged at {tight:.3g}, {text}, where it can"]
+        return []
+    why = ("the artifact is further off" if not all(c.passed for c in vs_pytorch)
+           else "the reference varies too little for that too")
+    result.notes = [*result.notes, f"not verified at {tight:.3g} either, {text}: {why}"]
+    return unverified
 
 
 # --- worker processes, seen from the main process

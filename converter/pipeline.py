@@ -171,8 +171,8 @@ def _summary(result: StageResult) -> str:
     ref = result.vs("pytorch")
     size = f"{result.bytes / 1e6:.2f} MB" if result.bytes is not None else ""
     status = f"{result.status} (reused)" if result.cached else result.status
-    raised = result.extra.get("rounding_floor", {}).get("nominal_tolerance", result.tolerance) < result.tolerance
-    floor = ", rounding floor" if raised else ""
+    nominal = result.extra.get("rounding_floor", {}).get("nominal_tolerance", result.tolerance)
+    floor = ", rounding floor" if nominal != result.tolerance else ""
     text = (f"{status}  {result.seconds:5.1f} s  rel err {ref.max_rel_err:.1e} (tol {result.tolerance:.3g}{floor})  "
             f"{size}")
     gate = result.extra.get("gate")

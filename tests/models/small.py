@@ -112,6 +112,22 @@ class BiasOnly(nn.Module):
         return self.fc(x)
 
 
+class OffsetScores(nn.Module):
+    """Scores on a large offset, as a random-weight classifier's logits sit on their bias: the output varies by
+    about 0.05 of its scale across inputs, under 10 x fp16's 1e-2, so the fp16 check could not fail at 1e-2;
+    rounding to fp16 moves it by about 4e-4, and at twice that it can (converter/graph.py:_verify_at_floor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+        with torch.no_grad():
+            self.fc.weight.mul_(0.5)
+            self.fc.bias.fill_(10.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
 class Resizes(nn.Module):
     """The resizes whose TF form computes other numbers: nearest to a non-multiple size and downwards,
     bicubic (and a nearest 2x upscale, which TF gets right, beside them)."""
@@ -335,6 +351,7 @@ mlp_layernorm_gelu = seeded(MlpLayerNormGelu)
 attention_block = seeded(AttentionBlock)
 two_inputs = seeded(TwoInputs)
 residual_cnn = seeded(ResidualCnn)
+offset_scores = seeded(OffsetScores)
 bias_only = seeded(BiasOnly)
 conv_bn_hardswish = seeded(ConvBnHardswish)
 two_input_tanh = seeded(TwoInputTanh)
