@@ -61,19 +61,18 @@ STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp
 # (model, stage); "*" matches any model. Filled in from the analysis of the latest run.
 OPEN_ISSUES: dict[tuple[str, str], str] = {
     ("*", "tflite_fp16"): "degenerate, not wrong: on these random weights the fp16 check cannot tell a right "
-    "artifact from a wrong one. The output varies over the two inputs by under 10 x the fp16 tolerance: 1e-2, or "
-    "twice what rounding the weights to fp16 moves the model in PyTorch itself where that is larger "
-    "(converter/precision.py). The fp32 stages pass at 1e-4; real inputs or trained weights would tell. Two "
-    "mechanisms, measured on the seed-1 timm sample: deep random BatchNorm CNNs blow small changes up (fbnetc_100: "
-    "rounding only the input to fp16 moves the output by 0.009 of its scale, the weights by 0.027, while the two "
-    "inputs move it by 0.37), so the tolerance rises to twice that floor; and a class token's near-uniform random "
-    "attention averages the patch tokens, which noise images make alike (vit_tiny_r_s16_p8_224: patch tokens vary "
-    "by 0.5-0.6 of their scale over the two inputs, the class token and the output by 0.07). Tried at 449fa21 in "
-    "PyTorch (spread over 10 x the tolerance that fp16 weights give), and none helps in general: smooth random "
-    "fields as inputs (several spectra, alone or beside a standard-normal case) lift the seed-2 rows but leave 3-5 of "
-    "a fresh seed-3 draw degenerate against 2 with standard-normal inputs (BatchNorm statistics measured on noise "
-    "meet inputs unlike it); 4 or 6 cases instead of 2 leave 7 of 12 such rows degenerate; Linear weights drawn at "
-    "1 / sqrt(fan_in) leave 3 of 4 ViT rows degenerate.",
+    "artifact from a wrong one. Rounding the weights to fp16 moves these models in PyTorch itself by 0.02-0.08 of "
+    "their output's scale, so their tolerance rises to twice that (converter/precision.py), while the two inputs "
+    "move the output by 0.25-0.3: under 10 x the tolerance. Deep random BatchNorm CNNs blow small changes up "
+    "(fbnetc_100, seed 1: rounding only the input to fp16 moves the output by 0.009 of its scale, the weights by "
+    "0.027, the two inputs by 0.37). The fp32 stages pass at 1e-4; real inputs or trained weights would tell. "
+    "Measured in PyTorch at 449fa21, and none helps in general: smooth random fields as inputs (several spectra, "
+    "alone or beside a standard-normal case) lift some rows but leave 3-5 of a fresh seed-3 draw degenerate, "
+    "against 2 with standard-normal inputs (BatchNorm statistics measured on noise meet inputs unlike it); 4 or 6 "
+    "cases instead of 2 leave 7 of 12 such rows degenerate; Linear weights drawn at 1 / sqrt(fan_in) leave 3 of 4 "
+    "ViT rows degenerate. The other mechanism, a class token whose near-uniform random attention hardly moves "
+    "(coatnet_0_224: spread 0.081 under fp16's 1e-2), is verified since f328fcf at twice the model's own fp16 "
+    "rounding, which is far tighter there (converter/graph.py:_verify_at_floor).",
 }
 
 
@@ -90,6 +89,12 @@ FIXED: list[tuple[str, str, str]] = [
      "the rewrite took (tests/models/small.py:relative_positions)",
      "converter/stages/onnx_rewrites.py:einsum_as_matmul writes every two-operand Einsum without ellipsis or "
      "in-operand sums as Transpose, Reshape, MatMul, Reshape, Transpose"),
+    ("timm coatnet_0_224, vitamin_small_224, resnetv2_50d_gn, nest_tiny_jx (any model whose output varies by under "
+     "10 x a tolerance far above its own rounding)",
+     "tflite_fp16 degenerate: the output varies by 0.056-0.094 of its scale over the two inputs, under 10 x fp16's "
+     "1e-2, while fp16 weights move these models by about 1e-3 in PyTorch",
+     "converter/graph.py:_verify_at_floor judges such a stage again at twice the model's own rounding where that is "
+     "tighter than the tolerance, and it passes there only if the check can fail there"),
     ("timm nest_tiny_jx (any Slice, Split or Gather of a tensor of more than 5 axes)",
      "tflite_fp32, tflite_fp16: TFLite has no StridedSlice over 6 axes (neither builtin nor flex): NesT splits its "
      "queries, keys and values as reshape(B, T, N, 3, heads, C / heads).permute(3, 0, 4, 1, 2, 5).unbind(0); "
