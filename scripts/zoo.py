@@ -60,10 +60,17 @@ STAGES = ("torchscript", "ptl", "onnx", "saved_model", "tflite_fp32", "tflite_fp
 # What would fix each failure that the pipeline does not fix itself, as an issue-style note, keyed by
 # (model, stage); "*" matches any model. Filled in from the analysis of the latest run.
 OPEN_ISSUES: dict[tuple[str, str], str] = {
+    ("timm__vit_wee_patch16_reg1_gap_256", "saved_model"): "a new member of the equal-axes family (onnx2tf "
+    "issues #317, #327; tests/models/small.py:equal_dims): a 256 x 256 input in 16-pixel patches gives 256 tokens "
+    "of 256 channels, so Conv -> Reshape [1, 256, 256] -> Transpose (0, 2, 1) -> Add pos_embed (a constant [1, 256, "
+    "256]) -> Concat with the register token has every tensor square. The first diverging op is that Concat (rel "
+    "1.29); the Transpose or the constant's layout is where onnx2tf's shape matching cannot tell the axes apart. "
+    "Not fixed (found at the end of session 9): a test model with equal token and channel counts and a constant "
+    "added after the transpose would show which.",
     ("*", "tflite_fp16"): "degenerate, not wrong: on these random weights the fp16 check cannot tell a right "
-    "artifact from a wrong one. Rounding the weights to fp16 moves these models in PyTorch itself by 0.02-0.08 of "
-    "their output's scale, so their tolerance rises to twice that (converter/precision.py), while the two inputs "
-    "move the output by 0.25-0.3: under 10 x the tolerance. Deep random BatchNorm CNNs blow small changes up "
+    "artifact from a wrong one. Rounding the weights to fp16 moves these models in PyTorch itself by 0.02-0.12 of "
+    "their output's scale (seed 3: dpn68b 0.027, dla60_res2next 0.12), so their tolerance rises to twice that "
+    "(converter/precision.py), while the two inputs move the output by about 0.3: under 10 x the tolerance. Deep random BatchNorm CNNs blow small changes up "
     "(fbnetc_100, seed 1: rounding only the input to fp16 moves the output by 0.009 of its scale, the weights by "
     "0.027, the two inputs by 0.37). The fp32 stages pass at 1e-4; real inputs or trained weights would tell. "
     "Measured in PyTorch at 449fa21, and none helps in general: smooth random fields as inputs (several spectra, "
