@@ -24,7 +24,7 @@ from .capture import captured
 from .errors import ConversionError, ConverterError, ParityError, UsageError, first_line
 from .layout import from_artifact, to_artifact
 from .parity import accuracy, compare
-from .precision import FLOOR_MARGIN, PRECISIONS, NotMeasured, rounding_floor
+from .precision import FLOOR_MARGIN, PRECISIONS, Floor, NotMeasured, rounding_floor
 from .report import StageResult, folder_bytes
 from .stages.base import Context, Skipped, Stage
 
@@ -305,14 +305,21 @@ def _failed_vs_pytorch(result: StageResult) -> list:
     return [c for c in result.comparisons if c.against == "pytorch" and not c.passed]
 
 
+def _measured_floor(stage: Stage, result: StageResult, board: Board) -> Floor | None:
+    """The rounding floor of the stage's precision for the run's model; None (and a note saying why) when it
+    cannot be measured."""
+    try:
+        return rounding_floor(board.ctx, stage.precision)
+    except NotMeasured as exc:
+        result.notes = [*result.notes, f"{stage.precision} rounding floor not measured: {exc}"]
+        return None
+
+
 def _judge_at_floor(stage: Stage, result: StageResult, candidates: dict, board: Board) -> list:
     """Judge the comparisons with PyTorch that failed their tolerance again at the model's rounding floor of the
     stage's precision (converter/precision.py); the ones that still fail."""
-    ctx = board.ctx
-    try:
-        floor = rounding_floor(ctx, stage.precision)
-    except NotMeasured as exc:
-        result.notes = [*result.notes, f"{stage.precision} rounding floor not measured: {exc}"]
+    floor = _measured_floor(stage, result, board)
+    if floor is None:
         return _failed_vs_pytorch(result)
     nominal = result.tolerance
     raised = floor.tolerance(nominal)
@@ -325,7 +332,7 @@ def _judge_at_floor(stage: Stage, result: StageResult, candidates: dict, board: 
     text = f"{floor.how}: rel {floor.rel_err:.3g}"
     if failed:
         result.notes = [*result.notes, f"{text}, so this model's rounding explains up to "
-                                       f"{FLOOR_MARGIN * floor.rel_err:.3g}; the artifact is further off: the "
+                                       f"{floor.at_margin():.3g}; the artifact is further off: the "
                                        "conversion adds error"]
     else:
         result.tolerance = raised
@@ -342,26 +349,22 @@ def _verify_at_floor(stage: Stage, result: StageResult, candidates: dict, board:
     unverified = result.vs("pytorch").degenerate()
     if any(o.reference_spread is None for o in unverified):  # a single case: no tolerance can help
         return unverified
-    try:
-        floor = rounding_floor(board.ctx, stage.precision)
-    except NotMeasured as exc:
-        result.notes = [*result.notes, f"{stage.precision} rounding floor not measured: {exc}"]
+    floor = _measured_floor(stage, result, board)
+    if floor is None or floor.at_margin() >= result.tolerance:
         return unverified
-    nominal, tight = result.tolerance, floor.tightened()
-    if tight >= nominal:
-        return unverified
+    nominal, tight = result.tolerance, floor.at_margin()
     judged = [compare(board.outputs["pytorch"], candidates[c.runtime], tight, "pytorch", c.runtime)
               if c.against == "pytorch" and c.tolerance == nominal else c for c in result.comparisons]
     vs_pytorch = [c for c in judged if c.against == "pytorch"]
     text = f"{FLOOR_MARGIN:g} x this model's own rounding ({floor.how}: rel {floor.rel_err:.3g})"
-    if all(c.passed for c in vs_pytorch) and not any(c.degenerate() for c in vs_pytorch):
+    within = all(c.passed for c in vs_pytorch)
+    if within and not any(c.degenerate() for c in vs_pytorch):
         result.comparisons, result.tolerance = judged, tight
         result.extra = {**result.extra, "rounding_floor": floor.to_json(nominal, tight)}
         result.notes = [*result.notes, f"the reference varies too little for the {stage.precision} tolerance "
                                        f"{nominal:g} to fail; judged at {tight:.3g}, {text}, where it can"]
         return []
-    why = ("the artifact is further off" if not all(c.passed for c in vs_pytorch)
-           else "the reference varies too little for that too")
+    why = "the reference varies too little for that too" if within else "the artifact is further off"
     result.notes = [*result.notes, f"not verified at {tight:.3g} either, {text}: {why}"]
     return unverified
 

@@ -49,12 +49,12 @@ class Floor:
     rel_err: float  # max over outputs of the largest difference from PyTorch's fp32 outputs, relative to max |ref|
     how: str
 
-    def tolerance(self, nominal: float) -> float:
-        return max(nominal, FLOOR_MARGIN * self.rel_err)
-
-    def tightened(self) -> float:
-        """The tolerance a stage whose check could not fail at its nominal one is judged at (graph.py)."""
+    def at_margin(self) -> float:
+        """FLOOR_MARGIN x the floor: a stage's tolerance where the floor decides it (graph.py), raised or tightened."""
         return FLOOR_MARGIN * self.rel_err
+
+    def tolerance(self, nominal: float) -> float:
+        return max(nominal, self.at_margin())
 
     def to_json(self, nominal: float, judged: float | None = None) -> dict:
         return {"precision": self.precision, "rel_err": self.rel_err, "margin": FLOOR_MARGIN,

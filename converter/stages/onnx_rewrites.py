@@ -366,8 +366,11 @@ def slices_in_5d(node, facts: GraphFacts) -> list:
     rank = len(shape)
     attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     if node.op_type == "Slice":
-        given = len(node.input) > 3 and node.input[3]
-        axes = facts.array(node.input[3]) if given else np.arange((facts.shapes.get(node.input[1]) or [0])[0] or 0)
+        if len(node.input) > 3 and node.input[3]:
+            axes = facts.array(node.input[3])
+        else:  # every axis that `starts` has an entry for
+            starts = facts.shapes.get(node.input[1])
+            axes = np.arange(starts[0]) if starts and starts[0] else None
         if axes is None or not len(axes):
             return [node]
         touched = {int(a) % rank for a in axes}
