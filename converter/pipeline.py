@@ -4,6 +4,7 @@ with PyTorch and with the stage it was made from."""
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ def _run_stages(model, options: Options, folder: OutputFolder, weights, trust_mo
             resources.check(resources.tensor_bytes(loaded.module), data, what=loaded.source, targets=options.targets)
         cases = make_cases(inputs, options)
         outputs, reference = reference_outputs(loaded.module, inputs, cases)
-    model_ref = (loaded.source, weights, trust_model) if not isinstance(model, LoadedModel) else None
+    model_ref = (loaded.source, weights, trust_model, os.getcwd()) if not isinstance(model, LoadedModel) else None
     ctx = Context(work, loaded, inputs, outputs, cases, options, model_ref=model_ref, reference=reference)
     versions = tool_versions()
     cache = _cache(folder, ctx, stages, loaded, weights, versions)

@@ -61,19 +61,28 @@ class Channel:
 
 
 class LazyModel:
-    """The model, loaded again from its source the first time a stage in this worker needs it."""
+    """The model, loaded again from its source the first time a stage in this worker needs it. It loads in the
+    folder the user ran the converter in (`folder`), where a relative path or a module name means what it
+    meant there: a worker runs in the project's root."""
 
-    def __init__(self, source: str, weights, trust_model: bool) -> None:
-        self.source, self.weights, self.trust_model = source, weights, trust_model
+    def __init__(self, source: str, weights, trust_model: bool, folder: str) -> None:
+        self.source, self.weights, self.trust_model, self.folder = source, weights, trust_model, folder
         self._loaded = None
 
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
         if self._loaded is None:
+            import contextlib
+
             from .loading import load_model
 
-            self._loaded = load_model(self.source, weights=self.weights, trust_model=self.trust_model)
+            sys.path.insert(0, self.folder)  # as `python -m converter` has the folder it ran in
+            try:
+                with contextlib.chdir(self.folder):
+                    self._loaded = load_model(self.source, weights=self.weights, trust_model=self.trust_model)
+            finally:
+                sys.path.remove(self.folder)
         return getattr(self._loaded, name)
 
 

@@ -51,7 +51,7 @@ class Context:
     cases: Cases
     options: Options
     artifacts: dict[str, Artifact] = field(default_factory=dict)
-    model_ref: tuple | None = None  # (source, weights, trust_model): how a worker process loads the model again
+    model_ref: tuple | None = None  # (source, weights, trust_model, folder): how a worker loads the model again
     reference: list[Arrays] = field(default_factory=list)  # PyTorch's outputs on the cases
     handoffs: dict[str, Any] = field(default_factory=dict)  # Handoff name -> object, in this process only
 
