@@ -239,11 +239,12 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
     assert golden["cases"][2]["inputs"]["x"][-1] == 1.0
 
 
-# The last thirteen failed for a new user (issue 9; a bidirectional GRU and a running sum over time since) or
+# The last fifteen failed for a new user (issue 9; a bidirectional GRU and a running sum over time since) or
 # in random timm and Hugging Face samples (the resizes, CLIP's nested outputs, mobilevitv2's wide GroupNorm,
 # maxvit_rmlp_nano's equal dimensions, CondConv's computed weights, tnt's position map at batch > 1, mvitv2's
-# relative positions, NesT's rank-5 attention) before the TF.js audit, the ONNX rewrites and export patches,
-# the blocked reductions and the fixes in converter/stages/onnx2tf_fixes.py.
+# relative positions, NesT's rank-5 attention and 6-axis slices, vit_wee's square tokens) before the TF.js
+# audit, the ONNX rewrites and export patches, the blocked reductions and the fixes in
+# converter/stages/onnx2tf_fixes.py.
 @pytest.mark.parametrize("model, shapes", [
     ("mlp_layernorm_gelu", ["2,32"]),
     ("attention_block", ["1,10,32"]),
@@ -264,6 +265,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("block_attention", ["1,3,5,8"]),
         ("cumulative_sum", ["1,4,20"]),
         ("split_heads", ["1,3,5,8"]),
+        ("square_tokens", ["1,3,16,16"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

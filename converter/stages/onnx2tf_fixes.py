@@ -57,6 +57,15 @@ like ONNX's layout and is transposed a second time: an activation of batch > 1 p
 must be equal"). The fix gives that check no ONNX shape for such an array, so it leaves the constant as
 onnx2tf laid it out; at batch 1 the shapes were equal and the check never ran.
 
+constant_concats: for a Concat of an activation and a constant, onnx2tf lays the constant out as it holds the
+activation (channels-last after a transpose it tracks), then tries permutations of it until tf.concat accepts them
+along ONNX's own axis, and only then converts the axis to the activation's layout (ops/Concat.py). Where the
+activation's axes are equal the wrong permutation passes: timm's vit_wee_patch16_reg1_gap_256 prepends its
+register token to 256 tokens of 256 channels, held channels-last as [1, 256, 256]; the token was concatenated
+along the channels (rel 0.73 of its output's scale; tests/models/small.py:square_tokens, rel 0.57). The fix
+concatenates such a pair as onnx2tf's convention holds both inputs: the constant laid out as the activation, along
+the converted axis, where that gives the output's shape in that layout; otherwise it keeps onnx2tf's result.
+
 cumulative_axes: onnx2tf's CumSum and CumProd pass ONNX's axis to tf.math.cumsum / cumprod as it is, where its
 other ops convert an axis to the layout they hold the tensor in (common_functions.convert_axis): over a
 channels-last NWC tensor, a cumulative sum along ONNX's last axis (time) ran along the channels (rel 1.13 on
@@ -185,6 +194,47 @@ def cumulative_axes():
         return fixed
 
     with _wrapped_make_node((cumsum_module, cumprod_module), wrap):
+        yield
+
+
+@contextlib.contextmanager
+def constant_concats():
+    """Wrap onnx2tf's Concat converter so that an activation and a constant are concatenated as onnx2tf holds the
+    activation (module docstring)."""
+    import onnx2tf.ops.Concat as concat_module
+    import tensorflow as tf
+    from onnx2tf.utils.common_functions import convert_axis, get_constant_or_variable
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            inputs, output = graph_node.inputs, graph_node.outputs[0]
+            variables = [i for i in inputs if not hasattr(i, "values")]
+            if len(inputs) != 2 or len(variables) != 1:
+                return result
+            held = tf_layers_dict.get(variables[0].name, {})
+            node, onnx_shape = held.get("tf_node"), list(output.shape or [])
+            trans = held.get("before_op_output_shape_trans", True)
+            if (held.get("nhwc") or not hasattr(node, "shape") or len(onnx_shape) not in (3, 4, 5)
+                    or not all(isinstance(d, int) for d in onnx_shape)):
+                return result
+            layout = [0, *range(2, len(onnx_shape)), 1] if trans else list(range(len(onnx_shape)))
+            axis = convert_axis(axis=graph_node.attrs.get("axis", 0), tensor_rank=len(onnx_shape),
+                                before_op_output_shape_trans=trans)
+            values = [node if i is variables[0] else tf.convert_to_tensor(get_constant_or_variable(i, trans))
+                      for i in inputs]
+            try:
+                joined = tf.concat(values, axis=axis)
+            except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+                return result
+            if joined.shape.as_list() == [onnx_shape[i] for i in layout]:
+                tf_layers_dict[output.name]["tf_node"] = joined
+                tf_layers_dict[output.name]["before_op_output_shape_trans"] = trans
+            return result
+
+        return fixed
+
+    with _wrapped_make_node((concat_module,), wrap):
         yield
 
 

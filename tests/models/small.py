@@ -339,6 +339,25 @@ class SplitHeads(nn.Module):
         return mixed.permute(0, 2, 3, 1, 4).reshape(1, 3, 5, 8)
 
 
+class SquareTokens(nn.Module):
+    """A ViT stem as timm's vit_wee_patch16_reg1_gap_256 has it, at 16 tokens of 16 channels: patches, position
+    embedding, a register token in front, the average of the tokens. With as many tokens as channels onnx2tf
+    concatenated the token along the channels (rel 0.57) before converter/stages/onnx2tf_fixes.py:constant_concats."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patches = nn.Conv2d(3, 16, 4, stride=4)
+        self.positions = nn.Parameter(torch.randn(1, 16, 16))
+        self.register = nn.Parameter(torch.randn(1, 1, 16))
+        self.norm = nn.LayerNorm(16)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 3, 16, 16]
+        tokens = self.patches(x).flatten(2).transpose(1, 2) + self.positions
+        tokens = torch.cat([self.register.expand(x.shape[0], -1, -1), tokens], dim=1)
+        return self.head(self.norm(tokens).mean(1))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -371,6 +390,7 @@ relative_positions = seeded(RelativePositions)
 block_attention = seeded(BlockAttention)
 cumulative_sum = seeded(CumulativeSum)
 split_heads = seeded(SplitHeads)
+square_tokens = seeded(SquareTokens)
 
 
 def mobilenet_v2():
