@@ -245,7 +245,7 @@ FIXED: list[tuple[str, str, str]] = [
 
 @dataclass
 class Suite:
-    key: str  # its section in zoo.json: "zoo", "hf" or "timm"
+    key: str  # its section in zoo.json: "zoo", "hf" or "timm-seedS" (each draw keeps its own)
     title: str
     entries: list[Entry]
     options: list[str]  # the zoo.py options that select it, for the rows' commands
@@ -273,7 +273,8 @@ def make_suite(args, parser: argparse.ArgumentParser) -> Suite:
     options = ["--sample", args.sample, "--seed", str(args.seed)]
     if budget != zoo_sample.Budget():
         options += ["--max-params-m", f"{budget.max_params_m:g}", "--max-side", str(budget.max_side)]
-    return Suite("timm", "Random timm sample", [zoo_sample.timm_entry(f) for f in draw.picked], options,
+    return Suite(f"timm-seed{args.seed}", f"Random timm sample, seed {args.seed}",
+                 [zoo_sample.timm_entry(f) for f in draw.picked], options,
                  "Builders: `scripts/zoo_sample.py:timm__<architecture>` (`timm.create_model(architecture, "
                  "pretrained=False)`), drawn by `draw_timm`; each at its default input size. So that every output "
                  "depends on the input (or parity could not fail), each builder gives all-zero weight matrices "
@@ -621,7 +622,10 @@ def _cell(cell: dict | None) -> str:
     return " · ".join(parts)
 
 
-SUITE_ORDER = ("zoo", "hf", "timm")
+def suite_order(keys) -> list[str]:
+    """The zoo, the transformers families, then the timm draws by seed."""
+    draws = sorted((k for k in keys if k.startswith("timm-seed")), key=lambda k: int(k.removeprefix("timm-seed")))
+    return [k for k in ("zoo", "hf") if k in keys] + draws
 
 
 def _short(text: str, limit: int = 600) -> str:
@@ -736,13 +740,14 @@ def render_suite(section: dict) -> list[str]:
 
 
 def render_markdown(doc: dict) -> str:
-    suites = [doc["suites"][k] for k in SUITE_ORDER if k in doc["suites"]]
+    suites = [doc["suites"][k] for k in suite_order(doc["suites"])]
     lines = ["# Model zoo", ""]
     lines += [f"- {s['title']}: {headline(s)}" for s in suites]
     lines += [
         "",
         "Run: `.venv/bin/python scripts/zoo.py` (the zoo), `... --sample hf` (the transformers families), "
-        "`... --sample timm:40 --seed 0` (a random timm sample; add `--list` to see the draw without converting), "
+        "`... --sample timm:40 --seed S` (a random timm sample, one section per seed; add `--list` to see the draw "
+        "without converting), "
         "`... --only NAME` to re-run rows.",
         "",
         f"- Updated: {doc.get('updated')}; machine: {doc.get('machine')}",
