@@ -211,6 +211,35 @@ def test_slices_of_six_axes_run_on_five_or_fewer(tmp_path):
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("starts, ends, axes, steps", [
+    ([-1], [np.iinfo(np.int64).min], [2], [-1]),  # torch.flip
+    ([-1, -1], [np.iinfo(np.int64).min] * 2, [2, 3], [-1, -1]),  # flip of two axes
+    ([5, 1], [0, 7], [3, 1], [-2, 2]),  # a reversed range with a stride, beside a forward one
+    ([100, -100], [-100, 100], [-1, 0], [-3, 1]),  # out-of-range starts and ends, clamped as ONNX clamps them
+    ([0, 3], [2, -8], None, [1, -1]),  # no axes input: the leading axes
+])
+def test_slices_with_negative_steps_become_gathers(tmp_path, starts, ends, axes, steps):
+    """onnx2tf builds a Slice with a negative step as the identity (torch.flip came out unflipped): each axis
+    it steps back along becomes a Gather of the indices it takes, with ONNX Runtime's values."""
+    import onnxruntime as ort
+
+    c = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)  # noqa: E731
+    constants = [c("starts", starts), c("ends", ends), c("steps", steps)] + ([c("axes", axes)] if axes else [])
+    node = helper.make_node("Slice", ["x", "starts", "ends", "axes" if axes else "", "steps"], ["y"], name="flip")
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", [2, 3, 6, 7])], [tensor("y", None)], constants)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "s.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "s.onnx", tmp_path / "out.onnx"))
+    values = {t.name: numpy_helper.to_array(t) for t in out.graph.initializer}
+    assert not any(n.op_type == "Slice" and (values[n.input[4]] < 0).any() for n in out.graph.node)
+    assert sum(n.op_type == "Gather" for n in out.graph.node) == sum(step < 0 for step in steps)
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(np.float32)}
+    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "s.onnx"))[0]
+    assert got.shape == expected.shape and expected.size > 0
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
     pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""

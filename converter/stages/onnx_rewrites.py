@@ -404,7 +404,53 @@ def slices_in_5d(node, facts: GraphFacts) -> list:
     return nodes
 
 
-RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, slices_in_5d]
+def reversed_slices(node, facts: GraphFacts) -> list:
+    """A Slice with a negative step (torch.flip, reversed ranges), with constant starts, ends, axes and steps
+    and static lengths on those axes, as a Gather of the indices it takes along each such axis; the axes it
+    steps forward along stay a Slice:
+
+        before:  Slice(x[1,4,6,7]; axes [2], starts [-1], ends [INT64_MIN], steps [-1])
+        after:   Gather(x, [5, 4, 3, 2, 1, 0], axis 2)
+
+    onnx2tf builds such a slice as the identity (tests/models/small.py:flipped, rel 0.88 without the rule).
+    """
+    from onnx import helper
+
+    if node.op_type != "Slice" or node.domain not in ("", "ai.onnx") or len(node.input) < 5 or not node.input[4]:
+        return [node]
+    starts, ends, steps = (facts.array(node.input[i]) for i in (1, 2, 4))
+    axes = facts.array(node.input[3]) if node.input[3] else (None if starts is None else np.arange(len(starts)))
+    shape = facts.shapes.get(node.input[0])
+    if any(a is None for a in (starts, ends, steps, axes)) or not shape or not (steps < 0).any():
+        return [node]
+    rank = len(shape)
+    if any(shape[int(a) % rank] is None for a, step in zip(axes, steps) if step < 0):
+        return [node]
+    c, out = facts.constant, node.output[0]
+    forward = [i for i, step in enumerate(steps) if step > 0]
+    nodes, current = [], node.input[0]
+    if forward:
+        current = f"{out}_forward"
+        kept = [c(f"{current}_{k}", np.array([v[i] for i in forward], np.int64))
+                for k, v in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps))]
+        nodes.append(helper.make_node("Slice", [node.input[0], *kept], [current], name=f"{node.name}_forward"))
+    backward = [i for i, step in enumerate(steps) if step < 0]
+    for k, i in enumerate(backward):
+        axis = int(axes[i]) % rank
+        dim = shape[axis]
+        start, end = int(starts[i]), int(ends[i])
+        start = min(max(start + dim if start < 0 else start, 0), dim - 1)
+        end = min(max(end + dim if end < 0 else end, -1), dim - 1)
+        target = out if k == len(backward) - 1 else f"{out}_reversed_{axis}"
+        indices = c(f"{out}_indices_{axis}", np.arange(start, end, int(steps[i]), dtype=np.int64))
+        nodes.append(helper.make_node("Gather", [current, indices], [target], name=f"{node.name}_axis_{axis}",
+                                      axis=axis))
+        current = target
+    return nodes
+
+
+# reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
+RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, reversed_slices, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

@@ -358,6 +358,20 @@ class SquareTokens(nn.Module):
         return self.head(self.norm(tokens).mean(1))
 
 
+class Flipped(nn.Module):
+    """Test-time augmentation by flipping: the average of a net on the image and on its mirror image, mirrored back,
+    and a map flipped on both axes. torch.flip exports as a Slice with step -1, which onnx2tf built as the identity
+    (rel 0.88) before converter/stages/onnx_rewrites.py:reversed_slices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, padding_mode="reflect"), nn.ReLU(), nn.Conv2d(6, 4, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 3, 10, 12]
+        mirrored = (self.net(x) + self.net(x.flip(3)).flip(3)) / 2
+        return mirrored + self.net(x).flip((2, 3))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -391,6 +405,7 @@ block_attention = seeded(BlockAttention)
 cumulative_sum = seeded(CumulativeSum)
 split_heads = seeded(SplitHeads)
 square_tokens = seeded(SquareTokens)
+flipped = seeded(Flipped)
 
 
 def mobilenet_v2():
