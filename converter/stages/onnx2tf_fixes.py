@@ -66,6 +66,13 @@ along the channels (rel 0.73 of its output's scale; tests/models/small.py:square
 concatenates such a pair as onnx2tf's convention holds both inputs: the constant laid out as the activation, along
 the converted axis, where that gives the output's shape in that layout; otherwise it keeps onnx2tf's result.
 
+onnx_layout_broadcasts: onnx2tf's Add, Sub, Mul and Div expand a constant of lower rank than the other input
+and may then lay it out channels-last although that input is held in ONNX's layout: F.affine_grid multiplies its
+constant base grid [64, 3, 1] with the rank-4 thetas [1, 1, 3, 2] and failed ("Dimensions must be equal, but are
+2 and 64 ... [1, 1, 3, 2], [1, 3, 1, 64]"; tests/models/small.py:affine_warp). Where onnx2tf fails on such an op
+and the activation is held in ONNX's layout, the fix builds it with ONNX's own broadcasting, the result in that
+layout too.
+
 cumulative_axes: onnx2tf's CumSum and CumProd pass ONNX's axis to tf.math.cumsum / cumprod as it is, where its
 other ops convert an axis to the layout they hold the tensor in (common_functions.convert_axis): over a
 channels-last NWC tensor, a cumulative sum along ONNX's last axis (time) ran along the channels (rel 1.13 on
@@ -236,6 +243,56 @@ def constant_concats():
 
     with _wrapped_make_node((concat_module,), wrap):
         yield
+
+
+@contextlib.contextmanager
+def onnx_layout_broadcasts():
+    """Wrap onnx2tf's Add, Sub, Mul and Div so that where one fails on an activation held in ONNX's layout and a
+    constant, it is built with ONNX's broadcasting (module docstring)."""
+    import onnx2tf.ops.Add as add_module
+    import onnx2tf.ops.Div as div_module
+    import onnx2tf.ops.Mul as mul_module
+    import onnx2tf.ops.Sub as sub_module
+    import tensorflow as tf
+
+    ops = {"Add": tf.math.add, "Sub": tf.math.subtract, "Mul": tf.math.multiply, "Div": tf.math.divide}
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            try:
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            except Exception:
+                values = [_held_in_onnx_layout(i, tf_layers_dict) for i in graph_node.inputs]
+                output = graph_node.outputs[0]
+                if (graph_node.op not in ops or any(v is None for v in values)
+                        or all(hasattr(i, "values") for i in graph_node.inputs)):
+                    raise
+                print(f"onnx_layout_broadcasts: {graph_node.op} {graph_node.name} built with ONNX's broadcasting "
+                      "(onnx2tf's error above)", flush=True)
+                held = next(v for i, v in zip(graph_node.inputs, values) if not hasattr(i, "values"))
+                values = [tf.cast(v, held.dtype) if hasattr(i, "values") else v for i, v in zip(graph_node.inputs, values)]
+                tf_layers_dict[output.name] = {"optype": graph_node.op, "shape": output.shape, "dtype": output.dtype,
+                                               "tf_node": ops[graph_node.op](*values), "nhwc": False,
+                                               "before_op_output_shape_trans": False}
+                return None
+
+        return fixed
+
+    with _wrapped_make_node((add_module, sub_module, mul_module, div_module), wrap):
+        yield
+
+
+def _held_in_onnx_layout(tensor, tf_layers_dict):
+    """A constant's value, or an activation's tensor where onnx2tf holds it in ONNX's layout; else None."""
+    import tensorflow as tf
+
+    if hasattr(tensor, "values"):
+        return tf.convert_to_tensor(tensor.values)
+    held = tf_layers_dict.get(tensor.name, {})
+    node = held.get("tf_node")
+    if held.get("before_op_output_shape_trans", True) or not hasattr(node, "shape"):
+        return None
+    return node if node.shape.as_list() == list(tensor.shape or []) else None
 
 
 def _filter_perm(onnx_shape: list, held) -> list[int] | None:

@@ -19,7 +19,8 @@ from ..layout import Binding, candidate_perms, fitting_perms, from_artifact, per
 from ..parity import SCALE_FLOOR
 from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
 from .onnx2tf_fixes import (blocked_reductions, channels_last_add, checked_once, computed_conv_weights,
-                             constant_concats, constant_layouts_kept, cumulative_axes, equal_dims_channels_last)
+                             constant_concats, constant_layouts_kept, cumulative_axes, equal_dims_channels_last,
+                             onnx_layout_broadcasts)
 from .onnx_rewrites import onnx_for_onnx2tf
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
@@ -76,7 +77,7 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
         source = onnx_for_onnx2tf(onnx_path, scratch / "model.onnx2tf.onnx")
         with _offline_workdir(scratch, seed), constant_layouts_kept(), channels_last_add(), blocked_reductions(), \
                 equal_dims_channels_last(), computed_conv_weights(), cumulative_axes(), constant_concats(), \
-                checked_once():
+                onnx_layout_broadcasts(), checked_once():
             return onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),

@@ -372,6 +372,22 @@ class Flipped(nn.Module):
         return mirrored + self.net(x).flip((2, 3))
 
 
+class AffineWarp(nn.Module):
+    """A spatial transformer: a small net predicts an affine transform near the identity, F.affine_grid and
+    F.grid_sample warp the image with it. onnx2tf failed on affine_grid's product of its constant base grid with
+    the thetas ("Dimensions must be equal") before converter/stages/onnx2tf_fixes.py:onnx_layout_broadcasts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.theta = nn.Linear(3 * 8 * 8, 6)
+        self.register_buffer("identity", torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 3, 8, 8]
+        theta = self.theta(x.flatten(1)).view(-1, 2, 3) * 0.1 + self.identity
+        grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        return nn.functional.grid_sample(x, grid, align_corners=False)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -406,6 +422,7 @@ cumulative_sum = seeded(CumulativeSum)
 split_heads = seeded(SplitHeads)
 square_tokens = seeded(SquareTokens)
 flipped = seeded(Flipped)
+affine_warp = seeded(AffineWarp)
 
 
 def mobilenet_v2():
