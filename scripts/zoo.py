@@ -85,7 +85,7 @@ FIXED: list[tuple[str, str, str]] = [
      "then converted the axis to channels-last, so the token went in along the channels "
      "(tests/models/small.py:square_tokens, rel 0.57)",
      "converter/stages/onnx2tf_fixes.py:constant_concats concatenates such a pair as onnx2tf holds the activation; "
-     "at c3d35b3 plus the fix every stage passes in 63 s, saved_model rel 3.7e-7"),
+     "re-run at e9857f7: every stage passes in 62 s, saved_model rel 3.7e-7"),
     ("timm tnt_s_patch16_224 (any constant added to, multiplied with or compared with an activation of batch > 1)",
      "saved_model: onnx2tf failed, 'Dimensions must be equal' for [196, 4, 4, 24] + [1, 4, 24, 4]: tnt adds its pixel "
      "positions to 196 patches at once, and onnx2tf's shape_unmatched_special_avoidance_workaround took the constant "

@@ -140,6 +140,10 @@ def norm_as_sums(node, facts: GraphFacts) -> list:
             helper.make_node("ReduceSum", [inner, *node.input[1:]], list(node.output), name=node.name, **attributes)]
 
 
+# Coordinate modes of bilinear resizes that onnx2tf converts right (every other one becomes matrix products).
+LINEAR_RESIZES_KEPT = (b"half_pixel", b"pytorch_half_pixel")
+
+
 def resize_as_matmul(node, facts: GraphFacts) -> list:
     """A Resize of the last one or two axes, with static sizes, whose TF form computes other numbers, as
     matrix products with the interpolation matrices of each axis:
@@ -151,7 +155,10 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
     identity (the op's exact semantics: coordinate mode, rounding, cubic coefficient, antialias). TF's
     nearest resize rounds differently from PyTorch whenever the scale is not an integer upscale (timm's
     ghostnetv3: relative error 0.027 at that node), and its bicubic kernel differs from PyTorch's and
-    exists in neither TF.js nor TFLite. Bilinear resizes stay: onnx2tf converts them right.
+    exists in neither TF.js nor TFLite. A bilinear resize with align_corners=True (ONNX's align_corners
+    coordinates; DeepLab-style decoders) came out of onnx2tf wrong for every scale, up or down (rel 0.17 at
+    tests/models/small.py:resizes' corner-aligned output); bilinear resizes with half-pixel coordinates (PyTorch's
+    default) stay, onnx2tf converts them right.
     """
     import onnxruntime
     from onnx import TensorProto, helper
@@ -162,7 +169,10 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
     shape = facts.shapes.get(node.input[0])
     roi, scales, sizes = (facts.array(name) if name else None for name in (list(node.input[1:]) + [""] * 3)[:3])
     scales = None if scales is not None and scales.size == 0 else scales
-    if (attributes.get("mode", b"nearest") not in (b"nearest", b"cubic") or "axes" in attributes
+    mode = attributes.get("mode", b"nearest")
+    coordinates = attributes.get("coordinate_transformation_mode", b"half_pixel")
+    if ((mode not in (b"nearest", b"cubic") and (mode != b"linear" or coordinates in LINEAR_RESIZES_KEPT))
+            or "axes" in attributes
             or attributes.get("keep_aspect_ratio_policy", b"stretch") != b"stretch" or (roi is not None and roi.size)
             or shape is None or len(shape) not in (3, 4) or None in shape[1:] or (scales is None) == (sizes is None)):
         return [node]
@@ -176,7 +186,7 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
             return [node]
         out = {axis: int(sizes[axis]) for axis in axes}
     resized = [axis for axis in axes if out[axis] != shape[axis]]
-    if not resized or attributes.get("mode", b"nearest") == b"nearest" and all(
+    if not resized or mode == b"nearest" and all(
             out[a] % shape[a] == 0 for a in resized):
         return [node]  # integer upscales: TF's nearest picks the same pixels
 

@@ -130,7 +130,7 @@ class OffsetScores(nn.Module):
 
 class Resizes(nn.Module):
     """The resizes whose TF form computes other numbers: nearest to a non-multiple size and downwards,
-    bicubic (and a nearest 2x upscale, which TF gets right, beside them)."""
+    bicubic, bilinear with align_corners=True (and a nearest 2x upscale, which TF gets right, beside them)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,8 +142,9 @@ class Resizes(nn.Module):
         down = nn.functional.interpolate(y, scale_factor=0.5, mode="nearest")
         cubic = nn.functional.interpolate(y, size=(9, 5), mode="bicubic")
         double = nn.functional.interpolate(y, scale_factor=2, mode="nearest")
-        pooled = sum(t.mean(dim=(2, 3)) for t in (odd, down, cubic, double))
-        return pooled, odd, cubic
+        corners = nn.functional.interpolate(y, size=(7, 6), mode="bilinear", align_corners=True)
+        pooled = sum(t.mean(dim=(2, 3)) for t in (odd, down, cubic, double, corners))
+        return pooled, odd, cubic, corners
 
 
 class NestedOutputs(nn.Module):
