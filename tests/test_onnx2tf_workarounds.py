@@ -240,6 +240,28 @@ def test_slices_with_negative_steps_become_gathers(tmp_path, starts, ends, axes,
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("axis, bias", [(-2, True), (1, False)])
+def test_layer_norms_over_several_axes_run_over_one(tmp_path, axis, bias):
+    """nn.LayerNorm([5, 8]) as a LayerNormalization over the two axes merged into one, scale and bias
+    flattened, with ONNX Runtime's values, at a batch size the graph leaves open."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    parameters = [numpy_helper.from_array(rng.standard_normal((4, 5, 8)[axis % 4 - 1:]).astype(np.float32), name)
+                  for name in ("scale", "bias")[:1 + bias]]
+    node = helper.make_node("LayerNormalization", ["x", *(t.name for t in parameters)], ["y"], axis=axis,
+                            epsilon=1e-5, name="norm")
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", ["batch", 4, 5, 8])], [tensor("y", None)], parameters)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "n.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "n.onnx", tmp_path / "out.onnx"))
+    norms = [n for n in out.graph.node if n.op_type == "LayerNormalization"]
+    assert len(norms) == 1 and helper.get_attribute_value(norms[0].attribute[0]) == -1
+    feeds = {"x": rng.standard_normal((3, 4, 5, 8)).astype(np.float32)}
+    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    np.testing.assert_allclose(run(out.SerializeToString())[0], run(str(tmp_path / "n.onnx"))[0], rtol=1e-5, atol=1e-5)
+
+
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
     pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""

@@ -459,8 +459,46 @@ def reversed_slices(node, facts: GraphFacts) -> list:
     return nodes
 
 
+def layer_norms_over_one_axis(node, facts: GraphFacts) -> list:
+    """A LayerNormalization over several trailing axes (nn.LayerNorm([5, 8])), with static lengths there and
+    constant scale and bias, over those axes merged into one; its output reshaped back:
+
+        before:  LayerNormalization(x[2,5,8], scale[5,8], bias[5,8]; axis -2)
+        after:   Reshape(LayerNormalization(Reshape(x, [0, 40]), scale[40], bias[40]; axis -1), [0, 5, 8])
+
+    onnx2tf builds its scale as a tf.constant of the last axis's shape and failed ("Eager execution of
+    tf.constant with unsupported shape"; tests/models/small.py:plane_norm).
+    """
+    from onnx import helper
+
+    if (node.op_type != "LayerNormalization" or node.domain not in ("", "ai.onnx")
+            or any(node.output[1:]) or len(node.input) < 2):
+        return [node]
+    shape = facts.shapes.get(node.input[0])
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if not shape:
+        return [node]
+    axis = int(attributes.get("axis", -1)) % len(shape)
+    normalized = shape[axis:]
+    parameters = [facts.array(name) if name else None for name in node.input[1:3]]
+    if (len(normalized) < 2 or None in normalized or parameters[0] is None
+            or (len(node.input) > 2 and node.input[2] and parameters[1] is None)):
+        return [node]
+    c, out = facts.constant, node.output[0]
+    size = math.prod(normalized)
+    flat = [c(f"{out}_flat_{name}", np.broadcast_to(value, normalized).reshape(size).copy())
+            for name, value in zip(("scale", "bias"), parameters) if value is not None]
+    attributes["axis"] = -1
+    return [helper.make_node("Reshape", [node.input[0], c(f"{out}_flat_shape", np.array([0] * axis + [size], np.int64))],
+                             [f"{out}_flat_in"], name=f"{node.name}_merge"),
+            helper.make_node("LayerNormalization", [f"{out}_flat_in", *flat], [f"{out}_flat"], name=node.name,
+                             **attributes),
+            helper.make_node("Reshape", [f"{out}_flat", c(f"{out}_shape", np.array([0] * axis + normalized, np.int64))],
+                             [out], name=f"{node.name}_back")]
+
+
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
-RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, reversed_slices, slices_in_5d]
+RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, reversed_slices, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

@@ -389,6 +389,22 @@ class AffineWarp(nn.Module):
         return nn.functional.grid_sample(x, grid, align_corners=False)
 
 
+class PlaneNorm(nn.Module):
+    """LayerNorms over several trailing axes: a whole feature map (channels, height, width) and a sequence's
+    (features, time) plane. onnx2tf failed on such a LayerNormalization ("Eager execution of tf.constant with
+    unsupported shape") before converter/stages/onnx_rewrites.py:layer_norms_over_one_axis."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.map_norm = nn.LayerNorm([6, 5, 7])
+        self.plane_norm = nn.LayerNorm([6, 35])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 3, 5, 7]
+        y = self.map_norm(self.conv(x))
+        return self.plane_norm(torch.relu(y).flatten(2)) * y.flatten(2)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -424,6 +440,7 @@ split_heads = seeded(SplitHeads)
 square_tokens = seeded(SquareTokens)
 flipped = seeded(Flipped)
 affine_warp = seeded(AffineWarp)
+plane_norm = seeded(PlaneNorm)
 
 
 def mobilenet_v2():
