@@ -270,7 +270,8 @@ def onnx_layout_broadcasts():
                 print(f"onnx_layout_broadcasts: {graph_node.op} {graph_node.name} built with ONNX's broadcasting "
                       "(onnx2tf's error above)", flush=True)
                 held = next(v for i, v in zip(graph_node.inputs, values) if not hasattr(i, "values"))
-                values = [tf.cast(v, held.dtype) if hasattr(i, "values") else v for i, v in zip(graph_node.inputs, values)]
+                values = [tf.cast(v, held.dtype) if hasattr(i, "values") else v
+                          for i, v in zip(graph_node.inputs, values)]
                 tf_layers_dict[output.name] = {"optype": graph_node.op, "shape": output.shape, "dtype": output.dtype,
                                                "tf_node": ops[graph_node.op](*values), "nhwc": False,
                                                "before_op_output_shape_trans": False}

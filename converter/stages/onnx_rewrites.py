@@ -489,8 +489,8 @@ def layer_norms_over_one_axis(node, facts: GraphFacts) -> list:
     flat = [c(f"{out}_flat_{name}", np.broadcast_to(value, normalized).reshape(size).copy())
             for name, value in zip(("scale", "bias"), parameters) if value is not None]
     attributes["axis"] = -1
-    return [helper.make_node("Reshape", [node.input[0], c(f"{out}_flat_shape", np.array([0] * axis + [size], np.int64))],
-                             [f"{out}_flat_in"], name=f"{node.name}_merge"),
+    merged_shape = c(f"{out}_flat_shape", np.array([0] * axis + [size], np.int64))
+    return [helper.make_node("Reshape", [node.input[0], merged_shape], [f"{out}_flat_in"], name=f"{node.name}_merge"),
             helper.make_node("LayerNormalization", [f"{out}_flat_in", *flat], [f"{out}_flat"], name=node.name,
                              **attributes),
             helper.make_node("Reshape", [f"{out}_flat", c(f"{out}_shape", np.array([0] * axis + normalized, np.int64))],
