@@ -262,6 +262,27 @@ def test_layer_norms_over_several_axes_run_over_one(tmp_path, axis, bias):
     np.testing.assert_allclose(run(out.SerializeToString())[0], run(str(tmp_path / "n.onnx"))[0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("pads, axes", [([0, 0, 1, 2, 0, 0, 2, 0], None), ([3, 1, 0, 2], [2, -1])])
+def test_wrapped_pads_become_concatenated_slices(tmp_path, pads, axes):
+    """padding_mode="circular" exports as Pad in wrap mode, which tf.pad lacks: each padded axis becomes the
+    tensor between slices of its own ends, with ONNX Runtime's values."""
+    import onnxruntime as ort
+
+    c = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)  # noqa: E731
+    constants = [c("pads", pads)] + ([c("axes", axes)] if axes else [])
+    node = helper.make_node("Pad", ["x", "pads", "", "axes" if axes else ""], ["y"], mode="wrap", name="pad")
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", [1, 2, 4, 5])], [tensor("y", None)], constants)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=10), tmp_path / "p.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "p.onnx", tmp_path / "out.onnx"))
+    assert "Pad" not in {n.op_type for n in out.graph.node}
+    feeds = {"x": np.random.default_rng(0).standard_normal((1, 2, 4, 5)).astype(np.float32)}
+    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "p.onnx"))[0]
+    assert got.shape == expected.shape and expected.shape[2:] != (4, 5)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
     pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""

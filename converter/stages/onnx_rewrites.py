@@ -497,8 +497,55 @@ def layer_norms_over_one_axis(node, facts: GraphFacts) -> list:
                              [out], name=f"{node.name}_back")]
 
 
+def wrapped_pads(node, facts: GraphFacts) -> list:
+    """A Pad in "wrap" mode (padding_mode="circular") with constant, non-negative pads, as each padded axis
+    concatenated between its own last and first entries:
+
+        before:  Pad(x[1,3,9,9]; pads [0,0,1,1, 0,0,1,1], wrap)
+        after:   Concat(x[..., -1:], x, x[..., :1]; axis 3), the same for axis 2 on that
+
+    onnx2tf passes the mode to tf.pad, which has no such mode ("Exception encountered when calling layer
+    tf.pad"; tests/models/small.py:circular_conv).
+    """
+    from onnx import helper
+
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type != "Pad" or node.domain not in ("", "ai.onnx") or attributes.get("mode") != b"wrap":
+        return [node]
+    pads = facts.array(node.input[1]) if len(node.input) > 1 else None
+    shape = facts.shapes.get(node.input[0])
+    if pads is None or (pads < 0).any() or not shape:
+        return [node]
+    rank = len(shape)
+    axes = facts.array(node.input[3]) if len(node.input) > 3 and node.input[3] else np.arange(rank)
+    if axes is None:
+        return [node]
+    half = len(axes)
+    c, out = facts.constant, node.output[0]
+    big = np.iinfo(np.int64).max
+    nodes, current = [], node.input[0]
+    padded = [(int(axis) % rank, int(pads[i]), int(pads[i + half])) for i, axis in enumerate(axes)
+              if pads[i] or pads[i + half]]
+    for k, (axis, before, after) in enumerate(padded):
+        parts = []
+        for name, start, end, size in (("head", -before, big, before), ("tail", 0, after, after)):
+            if size:
+                part = f"{out}_wrap_{axis}_{name}"
+                nodes.append(helper.make_node("Slice", [current, c(f"{part}_starts", np.array([start], np.int64)),
+                                                        c(f"{part}_ends", np.array([end], np.int64)),
+                                                        c(f"{part}_axes", np.array([axis], np.int64))],
+                                              [part], name=f"{node.name}_{axis}_{name}"))
+                parts.append(part)
+        target = out if k == len(padded) - 1 else f"{out}_wrap_{axis}"
+        ordered = ([parts[0]] if before else []) + [current] + ([parts[-1]] if after else [])
+        nodes.append(helper.make_node("Concat", ordered, [target], name=f"{node.name}_{axis}", axis=axis))
+        current = target
+    return nodes or [helper.make_node("Identity", [node.input[0]], [out], name=node.name)]
+
+
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
-RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, reversed_slices, slices_in_5d]
+RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, reversed_slices,
+         slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

@@ -405,6 +405,21 @@ class PlaneNorm(nn.Module):
         return self.plane_norm(torch.relu(y).flatten(2)) * y.flatten(2)
 
 
+class CircularConv(nn.Module):
+    """Convolutions with circular padding (periodic domains: panoramas, climate grids), 2-D and 1-D: exported as
+    Pad in wrap mode, which onnx2tf handed to tf.pad and failed, before
+    converter/stages/onnx_rewrites.py:wrapped_pads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grid = nn.Conv2d(3, 4, 3, padding=(1, 2), dilation=(1, 2), padding_mode="circular")
+        self.ring = nn.Conv1d(4, 4, 5, padding=2, padding_mode="circular")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 3, 6, 9]
+        y = torch.relu(self.grid(x))
+        return self.ring(y.mean(2))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -441,6 +456,7 @@ square_tokens = seeded(SquareTokens)
 flipped = seeded(Flipped)
 affine_warp = seeded(AffineWarp)
 plane_norm = seeded(PlaneNorm)
+circular_conv = seeded(CircularConv)
 
 
 def mobilenet_v2():
