@@ -57,7 +57,9 @@ def input_specs(names: list[str], options: Options, required: int | None = None)
         )
     for dtype in dtypes:
         if dtype not in FLOAT_DTYPES + INT_DTYPES:
-            raise UsageError(f"unknown dtype {dtype!r}", stage=STAGE, hint=f"use one of {FLOAT_DTYPES + INT_DTYPES}")
+            each = " ".join(f"--input-dtype {d.strip()}" for d in dtype.split(","))
+            hint = f"one flag per input: {each}" if "," in dtype else f"use one of {FLOAT_DTYPES + INT_DTYPES}"
+            raise UsageError(f"unknown dtype {dtype!r}", stage=STAGE, hint=hint)
     if names and len(names) < len(shapes):
         raise UsageError(
             f"the model's forward takes {len(names)} input(s) ({', '.join(names)}), {len(shapes)} shapes were given",

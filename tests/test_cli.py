@@ -34,6 +34,9 @@ def test_usage_errors_exit_2_with_a_hint():
     proc = run_cli("convert", "examples/digits/model.py:build", "--input-shape", "1,1,8,8", "--out", "/tmp/never",
                    "--targets", "onnx,coreml")
     assert proc.returncode == 2 and "coreml" in proc.stderr
+    proc = run_cli("convert", "examples/digits/model.py:build", "--input-shape", "1,1,8,8", "--out", "/tmp/never",
+                   "--input-dtype", "int64,float32")
+    assert proc.returncode == 2 and "--input-dtype int64 --input-dtype float32" in proc.stderr
 
 
 def test_a_model_named_relative_to_the_users_folder_loads_in_every_worker(tmp_path):
