@@ -239,8 +239,8 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
     assert golden["cases"][2]["inputs"]["x"][-1] == 1.0
 
 
-# The last nineteen failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
-# LayerNorms over several axes and circular padding since) or in random timm and Hugging Face samples (the resizes, CLIP's nested outputs, mobilevitv2's wide
+# The last twenty failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
+# LayerNorms over several axes, circular padding, cdist and uneven adaptive pooling since) or in random timm and Hugging Face samples (the resizes, CLIP's nested outputs, mobilevitv2's wide
 # GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed weights, tnt's position map at batch > 1,
 # mvitv2's relative positions, NesT's rank-5 attention and 6-axis slices, vit_wee's square tokens) before the
 # TF.js audit, the ONNX rewrites and export patches, the blocked reductions and the fixes in
@@ -270,6 +270,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("affine_warp", ["1,3,8,8"]),
         ("plane_norm", ["1,3,5,7"]),
         ("circular_conv", ["1,3,6,9"]),
+        ("prototype_distances", ["2,3,10,10"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

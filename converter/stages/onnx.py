@@ -29,7 +29,7 @@ class OnnxStage(Stage):
         names = {"input_names": [s.name for s in ctx.inputs], "output_names": [s.name for s in ctx.outputs]}
         notes = []
         try:
-            with _static_causal_check(), _attention_in_4d():
+            with _static_causal_check(), _attention_in_4d(), _translatable_forms():
                 torch.onnx.export(ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
                                   dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True,
                                   verbose=False, **names)
@@ -44,7 +44,7 @@ class OnnxStage(Stage):
                 # attention). As `reshape`, which views where it can and copies where it must, the pass runs;
                 # both become the same ONNX Reshape.
                 try:
-                    with _static_causal_check(), _attention_in_4d(), _views_as_reshapes():
+                    with _static_causal_check(), _attention_in_4d(), _translatable_forms(), _views_as_reshapes():
                         torch.onnx.export(ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
                                           dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True,
                                           verbose=False, **names)
@@ -149,6 +149,50 @@ def _attention_in_4d():
         yield
     finally:
         F.scaled_dot_product_attention = original
+
+
+@contextlib.contextmanager
+def _translatable_forms():
+    """torch.cdist and F.adaptive_max_pool1d/2d to sizes that do not divide the input, which torch.onnx cannot
+    translate (aten._cdist_forward, aten.adaptive_max_pool2d), written while exporting with the ops it can: the
+    distances from the coordinate differences, the pooling as the max over each of PyTorch's bins (from
+    floor(i * n / out) to ceil((i + 1) * n / out)). Patched as torch's and torch.nn.functional's attributes, which
+    nn.AdaptiveMaxPool2d and most models call; other calls keep the originals."""
+    import torch
+    import torch.nn.functional as F
+
+    originals = {(torch, "cdist"): torch.cdist, (F, "adaptive_max_pool1d"): F.adaptive_max_pool1d,
+                 (F, "adaptive_max_pool2d"): F.adaptive_max_pool2d}
+
+    def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+        diff = (x1.unsqueeze(-2) - x2.unsqueeze(-3)).abs()
+        if p == float("inf"):
+            return diff.amax(-1)
+        return diff.square().sum(-1).sqrt() if p == 2 else diff.pow(p).sum(-1).pow(1.0 / p)
+
+    def pooled(original, dims: int):
+        def pool(x, output_size, return_indices=False):
+            sizes = [output_size] * dims if isinstance(output_size, int) else list(output_size)
+            sizes = [x.shape[-dims + i] if s is None else s for i, s in enumerate(sizes)]
+            if return_indices or all(x.shape[-dims + i] % s == 0 for i, s in enumerate(sizes)):
+                return original(x, output_size, return_indices)
+            for i, s in enumerate(sizes):
+                axis, n = x.dim() - dims + i, x.shape[-dims + i]
+                x = torch.stack([x.narrow(axis, k * n // s, -(-(k + 1) * n // s) - k * n // s).amax(axis)
+                                 for k in range(s)], axis)
+            return x
+
+        return pool
+
+    replacements = {(torch, "cdist"): cdist, (F, "adaptive_max_pool1d"): pooled(F.adaptive_max_pool1d, 1),
+                    (F, "adaptive_max_pool2d"): pooled(F.adaptive_max_pool2d, 2)}
+    for (owner, name), replacement in replacements.items():
+        setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        for (owner, name), original in originals.items():
+            setattr(owner, name, original)
 
 
 def _captured(exc: BaseException) -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError, first_line
-from ..layout import Binding, candidate_perms, fitting_perms, from_artifact, permute_layout, to_artifact
+from ..layout import (Binding, candidate_perms, channels_last, fitting_perms, from_artifact, identity, permute_layout,
+                      to_artifact)
 from ..parity import SCALE_FLOOR
 from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
 from .onnx2tf_fixes import (blocked_reductions, channels_last_add, checked_once, computed_conv_weights,
@@ -168,9 +169,12 @@ def _transposes_by_data(ctx: Context, keras_model, inputs: list[Binding]) -> tup
     model's output on the first case with PyTorch's under every perm that fits the shape. The shape-based rule
     trusts onnx2tf's layout tracking, which goes wrong where the axes are equal: before equal_dims_channels_last,
     timm's maxvit_rmlp_nano_rw_256 cut after its first stage (1x64x64x64) ended as N,W,C,H, off by 1.25 of the
-    output's scale when read as NHWC. This check holds whatever onnx2tf does next."""
+    output's scale when read as NHWC. This check holds whatever onnx2tf does next. An output that onnx2tf
+    transposed in a way its rule never does (torch.cdist's [2, 5] distances came out [5, 2]) is placed the same
+    way, at the layout the rule would give it; parity then says whether the values are PyTorch's."""
     shapes = [list(t.shape) for t in keras_model.outputs]
-    ambiguous = [i for i, spec in enumerate(ctx.outputs) if len(fitting_perms(spec.shape, shapes[i])) > 1]
+    ambiguous = [i for i, spec in enumerate(ctx.outputs) if len(fitting_perms(spec.shape, shapes[i])) > 1
+                 or not candidate_perms(spec.shape, shapes[i]) and fitting_perms(spec.shape, shapes[i])]
     if not ambiguous or not ctx.reference:
         return {}, []
     case = ctx.cases.inputs[0]
@@ -186,7 +190,8 @@ def _transposes_by_data(ctx: Context, keras_model, inputs: list[Binding]) -> tup
             moved = from_artifact(value, perm)
             return float(np.max(np.abs(moved - want), initial=0.0)) if moved.shape == want.shape else np.inf
 
-        rule = _bind(spec, shapes[i], spec.name).perm
+        natural = channels_last(len(spec.shape)) if len(spec.shape) in (4, 5) else identity(len(spec.shape))
+        rule = _bind(spec, shapes[i], spec.name).perm if candidate_perms(spec.shape, shapes[i]) else natural
         # The rule stands while it is within the fp32 tolerance (a nearly symmetric output fits several).
         found = rule
         if error(rule) > ctx.options.tolerances["fp32"] * max(float(np.max(np.abs(want), initial=0.0)), SCALE_FLOOR):

@@ -420,6 +420,23 @@ class CircularConv(nn.Module):
         return self.ring(y.mean(2))
 
 
+class PrototypeDistances(nn.Module):
+    """A prototype classifier: features max-pooled to a 3x3 grid from 10x10 (bins that do not divide it), and
+    their distances to learned prototypes. torch.onnx could not translate either op (aten.adaptive_max_pool2d,
+    aten._cdist_forward) before converter/stages/onnx.py:_translatable_forms, and onnx2tf then gave the [2, 5]
+    distances as [5, 2], which converter/stages/saved_model.py:_transposes_by_data places."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.embed = nn.Linear(36, 8)
+        self.prototypes = nn.Parameter(torch.randn(5, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [2, 3, 10, 10]
+        pooled = nn.functional.adaptive_max_pool2d(torch.relu(self.conv(x)), (3, 3)).flatten(1)
+        return -torch.cdist(self.embed(pooled), self.prototypes)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -457,6 +474,7 @@ flipped = seeded(Flipped)
 affine_warp = seeded(AffineWarp)
 plane_norm = seeded(PlaneNorm)
 circular_conv = seeded(CircularConv)
+prototype_distances = seeded(PrototypeDistances)
 
 
 def mobilenet_v2():
