@@ -283,6 +283,27 @@ def test_wrapped_pads_become_concatenated_slices(tmp_path, pads, axes):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_volume_pools_become_two_plane_pools(tmp_path, op):
+    """TFLite has no 3-D pooling kernel: a 3-D max or average pool without padding runs as a pool over height and
+    width, then one over depth, with ONNX Runtime's values (at a batch size the graph leaves open)."""
+    import onnxruntime as ort
+
+    node = helper.make_node(op, ["x"], ["y"], kernel_shape=[2, 3, 2], strides=[2, 1, 2], name="pool")
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", ["batch", 3, 6, 7, 8])], [tensor("y", None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "p.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "p.onnx", tmp_path / "out.onnx"))
+    pools = [n for n in out.graph.node if n.op_type == op]
+    assert len(pools) == 2 and all(len(helper.get_attribute_value(a)) == 2 for n in pools for a in n.attribute
+                                   if a.name == "kernel_shape")
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 6, 7, 8)).astype(np.float32)}
+    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "p.onnx"))[0]
+    assert got.shape == expected.shape == (2, 3, 3, 5, 4)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
     pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""

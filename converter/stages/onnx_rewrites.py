@@ -543,9 +543,53 @@ def wrapped_pads(node, facts: GraphFacts) -> list:
     return nodes or [helper.make_node("Identity", [node.input[0]], [out], name=node.name)]
 
 
+def pools_in_2d(node, facts: GraphFacts) -> list:
+    """A 3-D MaxPool or AveragePool without padding, dilation or ceil mode, with static lengths, as two 2-D pools
+    of the same op: over height and width with the depth folded into the channels, then over the depth with
+    height and width folded into one axis. Max and average are separable over such windows, so the values are the
+    same:
+
+        before:  MaxPool(x[N,C,D,H,W]; kernel [kd,kh,kw], strides [sd,sh,sw])
+        after:   Reshape(MaxPool(Reshape(MaxPool(Reshape(x, [N,C*D,H,W]); [kh,kw]), [N,C,D,H'*W']); [kd,1]),
+                         [N,C,D',H',W'])
+
+    TFLite has no 3-D pooling kernel, builtin or flex ("TFLite has no kernel for: MaxPool3D";
+    tests/models/small.py:volume_pools).
+    """
+    from onnx import helper
+
+    if node.op_type not in ("MaxPool", "AveragePool") or node.domain not in ("", "ai.onnx") or len(node.output) > 1:
+        return [node]
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    kernel = list(attributes.get("kernel_shape", []))
+    shape = facts.shapes.get(node.input[0])
+    if (len(kernel) != 3 or not shape or None in shape[1:] or any(attributes.get("pads", [0]))
+            or attributes.get("ceil_mode") or any(d != 1 for d in attributes.get("dilations", [1]))
+            or attributes.get("auto_pad", b"NOTSET") != b"NOTSET"):
+        return [node]
+    strides = list(attributes.get("strides", [1, 1, 1]))
+    _, c, d, h, w = shape
+    h2, w2 = (h - kernel[1]) // strides[1] + 1, (w - kernel[2]) // strides[2] + 1
+    d2 = (d - kernel[0]) // strides[0] + 1
+    out, k = node.output[0], facts.constant
+    extra = {"count_include_pad": attributes["count_include_pad"]} if "count_include_pad" in attributes else {}
+    shaped = lambda name, dims: k(f"{out}_{name}_shape", np.array([-1, *dims], np.int64))  # noqa: E731
+    return [
+        helper.make_node("Reshape", [node.input[0], shaped("planes", [c * d, h, w])], [f"{out}_planes"],
+                         name=f"{node.name}_planes"),
+        helper.make_node(node.op_type, [f"{out}_planes"], [f"{out}_hw"], name=f"{node.name}_hw",
+                         kernel_shape=kernel[1:], strides=strides[1:], **extra),
+        helper.make_node("Reshape", [f"{out}_hw", shaped("depth", [c, d, h2 * w2])], [f"{out}_depth"],
+                         name=f"{node.name}_depth"),
+        helper.make_node(node.op_type, [f"{out}_depth"], [f"{out}_d"], name=f"{node.name}_d",
+                         kernel_shape=[kernel[0], 1], strides=[strides[0], 1], **extra),
+        helper.make_node("Reshape", [f"{out}_d", shaped("volume", [c, d2, h2, w2])], [out], name=node.name),
+    ]
+
+
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
-RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, reversed_slices,
-         slices_in_5d]
+RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, pools_in_2d,
+         reversed_slices, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

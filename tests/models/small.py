@@ -437,6 +437,25 @@ class PrototypeDistances(nn.Module):
         return -torch.cdist(self.embed(pooled), self.prototypes)
 
 
+class VolumePools(nn.Module):
+    """A small 3-D CNN (video clips, medical volumes): Conv3d, BatchNorm3d, 3-D max and average pooling. TFLite
+    has no 3-D pooling kernel ("TFLite has no kernel for: MaxPool3D") before
+    converter/stages/onnx_rewrites.py:pools_in_2d."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(2, 4, 3, padding=1)
+        self.norm = nn.BatchNorm3d(4)
+        self.head = nn.Linear(4 * 2 * 2 * 3, 3)
+        with torch.no_grad():
+            self.norm.running_mean.normal_()
+            self.norm.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 2, 4, 8, 12]
+        y = nn.functional.max_pool3d(torch.relu(self.norm(self.conv(x))), 2)
+        return self.head(nn.functional.avg_pool3d(y, (1, 2, 2)).flatten(1))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -475,6 +494,7 @@ affine_warp = seeded(AffineWarp)
 plane_norm = seeded(PlaneNorm)
 circular_conv = seeded(CircularConv)
 prototype_distances = seeded(PrototypeDistances)
+volume_pools = seeded(VolumePools)
 
 
 def mobilenet_v2():
