@@ -304,6 +304,32 @@ def test_volume_pools_become_two_plane_pools(tmp_path, op):
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape, sizes, attributes", [
+    ([2, 3, 12, 14], [2, 3, 5, 6], {"mode": "linear", "antialias": 1}),  # F.interpolate(antialias=True)
+    ([1, 2, 3, 4, 5], [1, 2, 6, 8, 10], {"mode": "linear"}),  # trilinear
+    ([1, 2, 3, 4, 5], [1, 2, 5, 4, 7], {"mode": "nearest", "nearest_mode": "floor",
+                                        "coordinate_transformation_mode": "asymmetric"}),
+])
+def test_resizes_tensorflow_lacks_become_matrix_products(tmp_path, shape, sizes, attributes):
+    """An antialiased resize became ScaleAndTranslate (in neither TF.js nor TFLite) and a 3-D one failed in
+    onnx2tf: both run as products with their interpolation matrices (the depth with height and width folded
+    into one axis), with ONNX Runtime's values."""
+    import onnxruntime as ort
+
+    sizes_tensor = numpy_helper.from_array(np.array(sizes, dtype=np.int64), "sizes")
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="resize", **attributes)
+    tensor = lambda name, dims: helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", shape)], [tensor("y", None)], [sizes_tensor])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "r.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "r.onnx", tmp_path / "out.onnx"))
+    assert "Resize" not in {n.op_type for n in out.graph.node}
+    feeds = {"x": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "r.onnx"))[0]
+    assert got.shape == expected.shape == tuple(sizes)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
     pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""

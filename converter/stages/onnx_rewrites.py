@@ -157,8 +157,10 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
     ghostnetv3: relative error 0.027 at that node), and its bicubic kernel differs from PyTorch's and
     exists in neither TF.js nor TFLite. A bilinear resize with align_corners=True (ONNX's align_corners
     coordinates; DeepLab-style decoders) came out of onnx2tf wrong for every scale, up or down (rel 0.17 at
-    tests/models/small.py:resizes' corner-aligned output); bilinear resizes with half-pixel coordinates (PyTorch's
-    default) stay, onnx2tf converts them right.
+    tests/models/small.py:resizes' corner-aligned output); an antialiased one became ScaleAndTranslate, which
+    neither TF.js nor TFLite has; a trilinear one (rank 5) failed in onnx2tf. Bilinear resizes with half-pixel
+    coordinates (PyTorch's default) stay, onnx2tf converts them right. The depth axis of a rank-5 resize is
+    multiplied with height and width folded into one axis.
     """
     import onnxruntime
     from onnx import TensorProto, helper
@@ -171,10 +173,12 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
     scales = None if scales is not None and scales.size == 0 else scales
     mode = attributes.get("mode", b"nearest")
     coordinates = attributes.get("coordinate_transformation_mode", b"half_pixel")
-    if ((mode not in (b"nearest", b"cubic") and (mode != b"linear" or coordinates in LINEAR_RESIZES_KEPT))
+    kept = mode == b"linear" and coordinates in LINEAR_RESIZES_KEPT and not attributes.get("antialias")
+    if ((mode not in (b"nearest", b"cubic", b"linear") or kept and shape is not None and len(shape) < 5)
             or "axes" in attributes
             or attributes.get("keep_aspect_ratio_policy", b"stretch") != b"stretch" or (roi is not None and roi.size)
-            or shape is None or len(shape) not in (3, 4) or None in shape[1:] or (scales is None) == (sizes is None)):
+            or shape is None or len(shape) not in (3, 4, 5) or None in shape[1:]
+            or (scales is None) == (sizes is None)):
         return [node]
     rank, axes = len(shape), range(2, len(shape))
     if scales is not None:
@@ -186,15 +190,17 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
             return [node]
         out = {axis: int(sizes[axis]) for axis in axes}
     resized = [axis for axis in axes if out[axis] != shape[axis]]
-    if not resized or mode == b"nearest" and all(
-            out[a] % shape[a] == 0 for a in resized):
+    if not resized or rank < 5 and mode == b"nearest" and all(out[a] % shape[a] == 0 for a in resized):
         return [node]  # integer upscales: TF's nearest picks the same pixels
 
     def matrix(axis: int) -> np.ndarray:
-        """The resize of `axis` alone, applied to an identity: [in, out] for the last axis, [out, in] for the
-        one before it, so that it multiplies from the right and from the left."""
+        """The resize of `axis` alone, applied to an identity along it and the axis after it (before it, for the
+        last): [in, out] for the last axis, [out, in] for the others, so that it multiplies from the right and
+        from the left."""
         n = shape[axis]
-        feeds = {"x": np.eye(n, dtype=np.float32).reshape((1,) * (rank - 2) + (n, n))}
+        identity_shape = [1] * rank
+        identity_shape[axis] = identity_shape[axis + 1 if axis < rank - 1 else axis - 1] = n
+        feeds = {"x": np.eye(n, dtype=np.float32).reshape(identity_shape)}
         if scales is not None:
             feeds["scales"] = np.ones(rank, dtype=np.float32)
             feeds["scales"][axis] = scales[axis]
@@ -212,7 +218,8 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
         # pure-Python reference evaluator took over 45 minutes for one 240-pixel bicubic resize (crossvit).
         session = onnxruntime.InferenceSession(single.SerializeToString(), providers=["CPUExecutionProvider"])
         result = session.run(None, feeds)[0]
-        return np.ascontiguousarray(result.reshape(result.shape[-2:]), dtype=np.float32)
+        pair = (axis, axis + 1) if axis < rank - 1 else (axis - 1, axis)
+        return np.ascontiguousarray(result.reshape([result.shape[a] for a in pair]), dtype=np.float32)
 
     x, nodes, base = node.input[0], [], node.output[0]
     if rank - 1 in resized:
@@ -221,8 +228,21 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
                                       [out_name], name=f"{node.name}_w"))
         x = out_name
     if rank - 2 in resized:
+        out_name = base if min(resized) == rank - 2 else f"{base}_resize_h"
         nodes.append(helper.make_node("MatMul", [facts.constant(f"{base}_resize_h_matrix", matrix(rank - 2)), x],
-                                      [base], name=f"{node.name}_h"))
+                                      [out_name], name=f"{node.name}_h"))
+        x = out_name
+    if rank == 5 and 2 in resized:  # the depth, with height and width as one axis
+        h, w = out[3], out[4]
+        c = facts.constant
+        folded = c(f"{base}_resize_d_in_shape", np.array([-1, shape[1], shape[2], h * w], np.int64))
+        nodes += [
+            helper.make_node("Reshape", [x, folded], [f"{base}_resize_d_in"], name=f"{node.name}_d_in"),
+            helper.make_node("MatMul", [c(f"{base}_resize_d_matrix", matrix(2)), f"{base}_resize_d_in"],
+                             [f"{base}_resize_d"], name=f"{node.name}_d"),
+            helper.make_node("Reshape", [f"{base}_resize_d", c(f"{base}_resize_d_out_shape",
+                                                                np.array([-1, shape[1], out[2], h, w], np.int64))],
+                             [base], name=f"{node.name}_d_out")]
     return nodes
 
 

@@ -130,7 +130,8 @@ class OffsetScores(nn.Module):
 
 class Resizes(nn.Module):
     """The resizes whose TF form computes other numbers: nearest to a non-multiple size and downwards,
-    bicubic, bilinear with align_corners=True (and a nearest 2x upscale, which TF gets right, beside them)."""
+    bicubic, bilinear with align_corners=True or antialiasing (and a nearest 2x upscale, which TF gets right,
+    beside them)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,8 +144,9 @@ class Resizes(nn.Module):
         cubic = nn.functional.interpolate(y, size=(9, 5), mode="bicubic")
         double = nn.functional.interpolate(y, scale_factor=2, mode="nearest")
         corners = nn.functional.interpolate(y, size=(7, 6), mode="bilinear", align_corners=True)
-        pooled = sum(t.mean(dim=(2, 3)) for t in (odd, down, cubic, double, corners))
-        return pooled, odd, cubic, corners
+        smooth = nn.functional.interpolate(y, size=(3, 2), mode="bilinear", antialias=True)
+        pooled = sum(t.mean(dim=(2, 3)) for t in (odd, down, cubic, double, corners, smooth))
+        return pooled, odd, cubic, corners, smooth
 
 
 class NestedOutputs(nn.Module):
@@ -438,9 +440,10 @@ class PrototypeDistances(nn.Module):
 
 
 class VolumePools(nn.Module):
-    """A small 3-D CNN (video clips, medical volumes): Conv3d, BatchNorm3d, 3-D max and average pooling. TFLite
-    has no 3-D pooling kernel ("TFLite has no kernel for: MaxPool3D") before
-    converter/stages/onnx_rewrites.py:pools_in_2d."""
+    """A small 3-D CNN (video clips, medical volumes): Conv3d, BatchNorm3d, 3-D max and average pooling, and a
+    trilinear upscale. TFLite has no 3-D pooling kernel ("TFLite has no kernel for: MaxPool3D") before
+    converter/stages/onnx_rewrites.py:pools_in_2d, and onnx2tf failed on the trilinear resize before
+    resize_as_matmul took rank 5."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -451,9 +454,11 @@ class VolumePools(nn.Module):
             self.norm.running_mean.normal_()
             self.norm.running_var.uniform_(0.5, 2.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 2, 4, 8, 12]
-        y = nn.functional.max_pool3d(torch.relu(self.norm(self.conv(x))), 2)
-        return self.head(nn.functional.avg_pool3d(y, (1, 2, 2)).flatten(1))
+    def forward(self, x: torch.Tensor):  # x: [1, 2, 4, 8, 12]
+        features = torch.relu(self.norm(self.conv(x)))
+        y = nn.functional.max_pool3d(features, 2)
+        upscaled = nn.functional.interpolate(features, size=(6, 10, 9), mode="trilinear")
+        return self.head(nn.functional.avg_pool3d(y, (1, 2, 2)).flatten(1)), upscaled
 
 
 def seeded(cls, *args):
