@@ -73,6 +73,14 @@ constant base grid [64, 3, 1] with the rank-4 thetas [1, 1, 3, 2] and failed ("D
 and the activation is held in ONNX's layout, the fix builds it with ONNX's own broadcasting, the result in that
 layout too.
 
+elementwise_layouts_kept: after every op, onnx2tf flags an output whose axes after the batch all have one length
+as channels-last when its TF shape equals its ONNX shape (common_functions.inverted_operation_enable_disable, "all
+the same value"), MatMul's excepted. An elementwise op leaves its input where it is, though: after a MatMul's
+[1, 16, 16] output in ONNX's layout, the bias Add's output was flagged channels-last, and a SwiGLU's chunk along
+the last axis split the tokens instead (timm's gmixer_12_224, rel 1.06, first diverging op that Split;
+tests/models/small.py:square_glu, rel 0.87). The fix keeps such an op's output flagged as its activation inputs
+are when none of them is flagged channels-last.
+
 cumulative_axes: onnx2tf's CumSum and CumProd pass ONNX's axis to tf.math.cumsum / cumprod as it is, where its
 other ops convert an axis to the layout they hold the tensor in (common_functions.convert_axis): over a
 channels-last NWC tensor, a cumulative sum along ONNX's last axis (time) ran along the channels (rel 1.13 on
@@ -294,6 +302,39 @@ def _held_in_onnx_layout(tensor, tf_layers_dict):
     if held.get("before_op_output_shape_trans", True) or not hasattr(node, "shape"):
         return None
     return node if node.shape.as_list() == list(tensor.shape or []) else None
+
+
+# Ops whose output holds its inputs' elements where they were (onnx2tf builds them without a transpose).
+ELEMENTWISE = ("Abs", "Add", "And", "Cast", "Ceil", "Clip", "Cos", "Div", "Elu", "Equal", "Erf", "Exp", "Floor",
+               "Gelu", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Less",
+               "LessOrEqual", "Log", "Max", "Min", "Mish", "Mod", "Mul", "Neg", "Not", "Or", "Pow", "Reciprocal",
+               "Relu", "Round", "Selu", "Sigmoid", "Sign", "Sin", "Softplus", "Sqrt", "Sub", "Tanh", "Where")
+
+
+@contextlib.contextmanager
+def elementwise_layouts_kept():
+    """Wrap onnx2tf's elementwise ops so that an output is not flagged channels-last for its equal axes alone when
+    no activation input is (module docstring)."""
+    import importlib
+
+    modules = [importlib.import_module(f"onnx2tf.ops.{op}") for op in ELEMENTWISE]
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            held = [tf_layers_dict.get(i.name, {}) for i in graph_node.inputs if not hasattr(i, "values")]
+            if held and not any(h.get("before_op_output_shape_trans", True) or h.get("nhwc") for h in held):
+                for output in graph_node.outputs:
+                    info = tf_layers_dict.get(output.name, {})
+                    node = info.get("tf_node")
+                    if hasattr(node, "shape") and node.shape.as_list() == list(output.shape or []):
+                        info["before_op_output_shape_trans"] = False
+            return result
+
+        return fixed
+
+    with _wrapped_make_node(modules, wrap):
+        yield
 
 
 def _filter_perm(onnx_shape: list, held) -> list[int] | None:

@@ -21,7 +21,7 @@ from ..parity import SCALE_FLOOR
 from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
 from .onnx2tf_fixes import (blocked_reductions, channels_last_add, checked_once, computed_conv_weights,
                              constant_concats, constant_layouts_kept, cumulative_axes, equal_dims_channels_last,
-                             onnx_layout_broadcasts)
+                             elementwise_layouts_kept, onnx_layout_broadcasts)
 from .onnx_rewrites import onnx_for_onnx2tf
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
@@ -78,7 +78,7 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
         source = onnx_for_onnx2tf(onnx_path, scratch / "model.onnx2tf.onnx")
         with _offline_workdir(scratch, seed), constant_layouts_kept(), channels_last_add(), blocked_reductions(), \
                 equal_dims_channels_last(), computed_conv_weights(), cumulative_axes(), constant_concats(), \
-                onnx_layout_broadcasts(), checked_once():
+                onnx_layout_broadcasts(), elementwise_layouts_kept(), checked_once():
             return onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),

@@ -461,6 +461,22 @@ class VolumePools(nn.Module):
         return self.head(nn.functional.avg_pool3d(y, (1, 2, 2)).flatten(1)), upscaled
 
 
+class SquareGlu(nn.Module):
+    """A SwiGLU feed-forward block (LLaMA's, gmixer's) on 16 tokens whose up-projection is 16 wide: the chunk
+    into value and gate splits a [1, 16, 16] tensor along its last axis. onnx2tf flagged the bias Add's square
+    output channels-last and split the tokens (rel 0.87) before
+    converter/stages/onnx2tf_fixes.py:elementwise_layouts_kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.Linear(8, 16)
+        self.down = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 16, 8]
+        value, gate = self.up(x).chunk(2, dim=-1)
+        return self.down(value * nn.functional.silu(gate))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -500,6 +516,7 @@ plane_norm = seeded(PlaneNorm)
 circular_conv = seeded(CircularConv)
 prototype_distances = seeded(PrototypeDistances)
 volume_pools = seeded(VolumePools)
+square_glu = seeded(SquareGlu)
 
 
 def mobilenet_v2():
