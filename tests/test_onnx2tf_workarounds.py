@@ -330,6 +330,28 @@ def test_resizes_tensorflow_lacks_become_matrix_products(tmp_path, shape, sizes,
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_resize_to_sizes_past_an_open_batch_becomes_matrix_products(tmp_path):
+    """With --dynamic-batch, torch.onnx writes F.interpolate(size=...) as Resize(x, sizes=Concat(Shape(x)[:2],
+    spatial)): no constant to read, so the rewrite passed it by and onnx2tf's resize failed. The sizes are read
+    through that form; the values are ONNX Runtime's at batch 3."""
+    import onnxruntime as ort
+
+    spatial = numpy_helper.from_array(np.array([7, 5], dtype=np.int64), "spatial")
+    nodes = [helper.make_node("Shape", ["x"], ["lead"], end=2),
+             helper.make_node("Concat", ["lead", "spatial"], ["sizes"], axis=0),
+             helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="cubic", name="resize")]
+    tensor = lambda name, dims: helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)  # noqa: E731
+    graph = helper.make_graph(nodes, "g", [tensor("x", ["batch", 2, 4, 6])], [tensor("y", None)], [spatial])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "r.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "r.onnx", tmp_path / "out.onnx"))
+    assert "Resize" not in {n.op_type for n in out.graph.node}
+    feeds = {"x": np.random.default_rng(0).standard_normal((3, 2, 4, 6)).astype(np.float32)}
+    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "r.onnx"))[0]
+    assert got.shape == expected.shape == (3, 2, 7, 5)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_a_large_bicubic_resize_becomes_two_matmuls_in_a_second(tmp_path):
     """crossvit resizes its 240-pixel input to 224 bicubically: building the interpolation matrices with onnx's
     pure-Python reference evaluator took over 45 minutes; they come from ONNX Runtime now."""

@@ -36,6 +36,11 @@ class GraphFacts:
     def shapes(self) -> dict[str, list]:
         return _static_shapes(self.model)
 
+    @functools.cached_property
+    def producers(self) -> dict[str, object]:
+        """Tensor name -> the node that computes it."""
+        return {o: n for n in self.model.graph.node for o in n.output}
+
     def array(self, name: str) -> np.ndarray | None:
         return self.value(name) if name in self.constants else None
 
@@ -171,6 +176,8 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
     shape = facts.shapes.get(node.input[0])
     roi, scales, sizes = (facts.array(name) if name else None for name in (list(node.input[1:]) + [""] * 3)[:3])
     scales = None if scales is not None and scales.size == 0 else scales
+    if sizes is None and scales is None and len(node.input) > 3 and node.input[3]:
+        sizes = _sizes_past_the_batch(node.input[0], node.input[3], facts)
     mode = attributes.get("mode", b"nearest")
     coordinates = attributes.get("coordinate_transformation_mode", b"half_pixel")
     kept = mode == b"linear" and coordinates in LINEAR_RESIZES_KEPT and not attributes.get("antialias")
@@ -244,6 +251,26 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
                                                                 np.array([-1, shape[1], out[2], h, w], np.int64))],
                              [base], name=f"{node.name}_d_out")]
     return nodes
+
+
+def _sizes_past_the_batch(data: str, sizes: str, facts: GraphFacts) -> np.ndarray | None:
+    """A Resize's sizes under a dynamic batch, Concat(Shape(data)[:2], constant), as [0, channels, *constant] (0
+    for the open batch); None for any other form. torch.onnx writes F.interpolate(size=...) so with
+    --dynamic-batch, where the sizes are no constant to read."""
+    from onnx import helper
+
+    concat = facts.producers.get(sizes)
+    if concat is None or concat.op_type != "Concat" or len(concat.input) != 2:
+        return None
+    shape_node, spatial = facts.producers.get(concat.input[0]), facts.array(concat.input[1])
+    data_shape = facts.shapes.get(data)
+    if shape_node is None or shape_node.op_type != "Shape" or shape_node.input[0] != data or spatial is None \
+            or not data_shape or data_shape[1] is None:
+        return None
+    attributes = {a.name: helper.get_attribute_value(a) for a in shape_node.attribute}
+    if attributes.get("start", 0) != 0 or attributes.get("end") != 2 or len(spatial) != len(data_shape) - 2:
+        return None
+    return np.array([0, data_shape[1], *spatial], np.int64)
 
 
 def einsum_as_matmul(node, facts: GraphFacts) -> list:
