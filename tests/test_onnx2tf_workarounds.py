@@ -211,6 +211,19 @@ def test_slices_of_six_axes_run_on_five_or_fewer(tmp_path):
         np.testing.assert_array_equal(got, expected)
 
 
+def _rewritten_and_run(tmp_path: Path, graph, feeds: dict, opset: int = 18):
+    """`graph` saved, rewritten by onnx_for_onnx2tf, and both run in ONNX Runtime on `feeds`: (the rewritten
+    model, its first output, the original's first output)."""
+    import onnxruntime as ort
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10),
+              tmp_path / "in.onnx")
+    out = onnx.load(onnx_for_onnx2tf(tmp_path / "in.onnx", tmp_path / "out.onnx"))
+    outputs = [ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+               for model in (out.SerializeToString(), str(tmp_path / "in.onnx"))]
+    return out, *outputs
+
+
 @pytest.mark.parametrize("starts, ends, axes, steps", [
     ([-1], [np.iinfo(np.int64).min], [2], [-1]),  # torch.flip
     ([-1, -1], [np.iinfo(np.int64).min] * 2, [2, 3], [-1, -1]),  # flip of two axes
@@ -221,21 +234,16 @@ def test_slices_of_six_axes_run_on_five_or_fewer(tmp_path):
 def test_slices_with_negative_steps_become_gathers(tmp_path, starts, ends, axes, steps):
     """onnx2tf builds a Slice with a negative step as the identity (torch.flip came out unflipped): each axis
     it steps back along becomes a Gather of the indices it takes, with ONNX Runtime's values."""
-    import onnxruntime as ort
-
     c = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)  # noqa: E731
     constants = [c("starts", starts), c("ends", ends), c("steps", steps)] + ([c("axes", axes)] if axes else [])
     node = helper.make_node("Slice", ["x", "starts", "ends", "axes" if axes else "", "steps"], ["y"], name="flip")
     tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
     graph = helper.make_graph([node], "g", [tensor("x", [2, 3, 6, 7])], [tensor("y", None)], constants)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "s.onnx")
-    out = onnx.load(onnx_for_onnx2tf(tmp_path / "s.onnx", tmp_path / "out.onnx"))
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(np.float32)}
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
     values = {t.name: numpy_helper.to_array(t) for t in out.graph.initializer}
     assert not any(n.op_type == "Slice" and (values[n.input[4]] < 0).any() for n in out.graph.node)
     assert sum(n.op_type == "Gather" for n in out.graph.node) == sum(step < 0 for step in steps)
-    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(np.float32)}
-    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
-    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "s.onnx"))[0]
     assert got.shape == expected.shape and expected.size > 0
     np.testing.assert_array_equal(got, expected)
 
@@ -244,8 +252,6 @@ def test_slices_with_negative_steps_become_gathers(tmp_path, starts, ends, axes,
 def test_layer_norms_over_several_axes_run_over_one(tmp_path, axis, bias):
     """nn.LayerNorm([5, 8]) as a LayerNormalization over the two axes merged into one, scale and bias
     flattened, with ONNX Runtime's values, at a batch size the graph leaves open."""
-    import onnxruntime as ort
-
     rng = np.random.default_rng(0)
     parameters = [numpy_helper.from_array(rng.standard_normal((4, 5, 8)[axis % 4 - 1:]).astype(np.float32), name)
                   for name in ("scale", "bias")[:1 + bias]]
@@ -253,32 +259,25 @@ def test_layer_norms_over_several_axes_run_over_one(tmp_path, axis, bias):
                             epsilon=1e-5, name="norm")
     tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
     graph = helper.make_graph([node], "g", [tensor("x", ["batch", 4, 5, 8])], [tensor("y", None)], parameters)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "n.onnx")
-    out = onnx.load(onnx_for_onnx2tf(tmp_path / "n.onnx", tmp_path / "out.onnx"))
+    feeds = {"x": rng.standard_normal((3, 4, 5, 8)).astype(np.float32)}
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
     norms = [n for n in out.graph.node if n.op_type == "LayerNormalization"]
     assert len(norms) == 1 and helper.get_attribute_value(norms[0].attribute[0]) == -1
-    feeds = {"x": rng.standard_normal((3, 4, 5, 8)).astype(np.float32)}
-    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
-    np.testing.assert_allclose(run(out.SerializeToString())[0], run(str(tmp_path / "n.onnx"))[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("pads, axes", [([0, 0, 1, 2, 0, 0, 2, 0], None), ([3, 1, 0, 2], [2, -1])])
 def test_wrapped_pads_become_concatenated_slices(tmp_path, pads, axes):
     """padding_mode="circular" exports as Pad in wrap mode, which tf.pad lacks: each padded axis becomes the
     tensor between slices of its own ends, with ONNX Runtime's values."""
-    import onnxruntime as ort
-
     c = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)  # noqa: E731
     constants = [c("pads", pads)] + ([c("axes", axes)] if axes else [])
     node = helper.make_node("Pad", ["x", "pads", "", "axes" if axes else ""], ["y"], mode="wrap", name="pad")
     tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
     graph = helper.make_graph([node], "g", [tensor("x", [1, 2, 4, 5])], [tensor("y", None)], constants)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=10), tmp_path / "p.onnx")
-    out = onnx.load(onnx_for_onnx2tf(tmp_path / "p.onnx", tmp_path / "out.onnx"))
-    assert "Pad" not in {n.op_type for n in out.graph.node}
     feeds = {"x": np.random.default_rng(0).standard_normal((1, 2, 4, 5)).astype(np.float32)}
-    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
-    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "p.onnx"))[0]
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds, opset=19)
+    assert "Pad" not in {n.op_type for n in out.graph.node}
     assert got.shape == expected.shape and expected.shape[2:] != (4, 5)
     np.testing.assert_array_equal(got, expected)
 
@@ -287,19 +286,14 @@ def test_wrapped_pads_become_concatenated_slices(tmp_path, pads, axes):
 def test_volume_pools_become_two_plane_pools(tmp_path, op):
     """TFLite has no 3-D pooling kernel: a 3-D max or average pool without padding runs as a pool over height and
     width, then one over depth, with ONNX Runtime's values (at a batch size the graph leaves open)."""
-    import onnxruntime as ort
-
     node = helper.make_node(op, ["x"], ["y"], kernel_shape=[2, 3, 2], strides=[2, 1, 2], name="pool")
     tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
     graph = helper.make_graph([node], "g", [tensor("x", ["batch", 3, 6, 7, 8])], [tensor("y", None)])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "p.onnx")
-    out = onnx.load(onnx_for_onnx2tf(tmp_path / "p.onnx", tmp_path / "out.onnx"))
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 6, 7, 8)).astype(np.float32)}
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
     pools = [n for n in out.graph.node if n.op_type == op]
     assert len(pools) == 2 and all(len(helper.get_attribute_value(a)) == 2 for n in pools for a in n.attribute
                                    if a.name == "kernel_shape")
-    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 6, 7, 8)).astype(np.float32)}
-    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
-    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "p.onnx"))[0]
     assert got.shape == expected.shape == (2, 3, 3, 5, 4)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
@@ -314,18 +308,13 @@ def test_resizes_tensorflow_lacks_become_matrix_products(tmp_path, shape, sizes,
     """An antialiased resize became ScaleAndTranslate (in neither TF.js nor TFLite) and a 3-D one failed in
     onnx2tf: both run as products with their interpolation matrices (the depth with height and width folded
     into one axis), with ONNX Runtime's values."""
-    import onnxruntime as ort
-
     sizes_tensor = numpy_helper.from_array(np.array(sizes, dtype=np.int64), "sizes")
     node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="resize", **attributes)
     tensor = lambda name, dims: helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)  # noqa: E731
     graph = helper.make_graph([node], "g", [tensor("x", shape)], [tensor("y", None)], [sizes_tensor])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "r.onnx")
-    out = onnx.load(onnx_for_onnx2tf(tmp_path / "r.onnx", tmp_path / "out.onnx"))
-    assert "Resize" not in {n.op_type for n in out.graph.node}
     feeds = {"x": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
-    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
-    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "r.onnx"))[0]
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
+    assert "Resize" not in {n.op_type for n in out.graph.node}
     assert got.shape == expected.shape == tuple(sizes)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -334,20 +323,15 @@ def test_a_resize_to_sizes_past_an_open_batch_becomes_matrix_products(tmp_path):
     """With --dynamic-batch, torch.onnx writes F.interpolate(size=...) as Resize(x, sizes=Concat(Shape(x)[:2],
     spatial)): no constant to read, so the rewrite passed it by and onnx2tf's resize failed. The sizes are read
     through that form; the values are ONNX Runtime's at batch 3."""
-    import onnxruntime as ort
-
     spatial = numpy_helper.from_array(np.array([7, 5], dtype=np.int64), "spatial")
     nodes = [helper.make_node("Shape", ["x"], ["lead"], end=2),
              helper.make_node("Concat", ["lead", "spatial"], ["sizes"], axis=0),
              helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="cubic", name="resize")]
     tensor = lambda name, dims: helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)  # noqa: E731
     graph = helper.make_graph(nodes, "g", [tensor("x", ["batch", 2, 4, 6])], [tensor("y", None)], [spatial])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), tmp_path / "r.onnx")
-    out = onnx.load(onnx_for_onnx2tf(tmp_path / "r.onnx", tmp_path / "out.onnx"))
-    assert "Resize" not in {n.op_type for n in out.graph.node}
     feeds = {"x": np.random.default_rng(0).standard_normal((3, 2, 4, 6)).astype(np.float32)}
-    run = lambda model: ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
-    got, expected = run(out.SerializeToString())[0], run(str(tmp_path / "r.onnx"))[0]
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
+    assert "Resize" not in {n.op_type for n in out.graph.node}
     assert got.shape == expected.shape == (3, 2, 7, 5)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
