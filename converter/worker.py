@@ -14,6 +14,7 @@ A stage here that reads ctx.model gets the model loaded again from its source, o
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
@@ -73,8 +74,6 @@ class LazyModel:
         if name.startswith("_"):
             raise AttributeError(name)
         if self._loaded is None:
-            import contextlib
-
             from .loading import load_model
 
             sys.path.insert(0, self.folder)  # as `python -m converter` has the folder it ran in

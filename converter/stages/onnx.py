@@ -29,7 +29,7 @@ class OnnxStage(Stage):
         names = {"input_names": [s.name for s in ctx.inputs], "output_names": [s.name for s in ctx.outputs]}
         notes = []
         try:
-            with _static_causal_check(), _attention_in_4d(), _translatable_forms():
+            with _export_patches():
                 torch.onnx.export(ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
                                   dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True,
                                   verbose=False, **names)
@@ -44,7 +44,7 @@ class OnnxStage(Stage):
                 # attention). As `reshape`, which views where it can and copies where it must, the pass runs;
                 # both become the same ONNX Reshape.
                 try:
-                    with _static_causal_check(), _attention_in_4d(), _translatable_forms(), _views_as_reshapes():
+                    with _export_patches(), _views_as_reshapes():
                         torch.onnx.export(ctx.model.module, args, str(path), dynamo=True, opset_version=OPSET,
                                           dynamic_shapes=_dynamic_shapes(ctx), external_data=False, optimize=True,
                                           verbose=False, **names)
@@ -107,6 +107,13 @@ def _dynamic_shapes(ctx: Context):
 
 
 @contextlib.contextmanager
+def _export_patches():
+    """Every patch torch.onnx.export runs under (the functions below)."""
+    with _static_causal_check(), _attention_in_4d(), _translatable_forms():
+        yield
+
+
+@contextlib.contextmanager
 def _static_causal_check():
     """nn.Transformer and its encoder/decoder, given a mask but no is_causal flag, compare the mask with a
     causal one and branch on the result (`bool(tensor.all())`), which torch.export cannot trace. The flag is
@@ -161,9 +168,6 @@ def _translatable_forms():
     import torch
     import torch.nn.functional as F
 
-    originals = {(torch, "cdist"): torch.cdist, (F, "adaptive_max_pool1d"): F.adaptive_max_pool1d,
-                 (F, "adaptive_max_pool2d"): F.adaptive_max_pool2d}
-
     def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         diff = (x1.unsqueeze(-2) - x2.unsqueeze(-3)).abs()
         if p == float("inf"):
@@ -186,6 +190,7 @@ def _translatable_forms():
 
     replacements = {(torch, "cdist"): cdist, (F, "adaptive_max_pool1d"): pooled(F.adaptive_max_pool1d, 1),
                     (F, "adaptive_max_pool2d"): pooled(F.adaptive_max_pool2d, 2)}
+    originals = {(owner, name): getattr(owner, name) for owner, name in replacements}
     for (owner, name), replacement in replacements.items():
         setattr(owner, name, replacement)
     try:

@@ -49,6 +49,13 @@ class GraphFacts:
         return name
 
 
+def _attributes(node) -> dict:
+    """A node's attributes by name, as Python values."""
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
 def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
     """`source` with every node whose inputs are all constants replaced by its value, then RULES applied,
     written to `target`.
@@ -136,7 +143,7 @@ def norm_as_sums(node, facts: GraphFacts) -> list:
 
     if node.op_type not in ("ReduceL2", "ReduceL1") or node.domain not in ("", "ai.onnx"):
         return [node]
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attributes = _attributes(node)
     inner = f"{node.output[0]}_{node.op_type.lower()}_inner"
     if node.op_type == "ReduceL2":
         return [helper.make_node("ReduceSumSquare", list(node.input), [inner], name=f"{node.name}_sumsq", **attributes),
@@ -172,7 +179,7 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
 
     if node.op_type != "Resize" or node.domain not in ("", "ai.onnx"):
         return [node]
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attributes = _attributes(node)
     shape = facts.shapes.get(node.input[0])
     roi, scales, sizes = (facts.array(name) if name else None for name in (list(node.input[1:]) + [""] * 3)[:3])
     scales = None if scales is not None and scales.size == 0 else scales
@@ -180,11 +187,12 @@ def resize_as_matmul(node, facts: GraphFacts) -> list:
         sizes = _sizes_past_the_batch(node.input[0], node.input[3], facts)
     mode = attributes.get("mode", b"nearest")
     coordinates = attributes.get("coordinate_transformation_mode", b"half_pixel")
-    kept = mode == b"linear" and coordinates in LINEAR_RESIZES_KEPT and not attributes.get("antialias")
-    if ((mode not in (b"nearest", b"cubic", b"linear") or kept and shape is not None and len(shape) < 5)
-            or "axes" in attributes
+    if shape is None or len(shape) not in (3, 4, 5) or None in shape[1:]:
+        return [node]
+    kept = (mode == b"linear" and coordinates in LINEAR_RESIZES_KEPT and not attributes.get("antialias")
+            and len(shape) < 5)
+    if (mode not in (b"nearest", b"cubic", b"linear") or kept or "axes" in attributes
             or attributes.get("keep_aspect_ratio_policy", b"stretch") != b"stretch" or (roi is not None and roi.size)
-            or shape is None or len(shape) not in (3, 4, 5) or None in shape[1:]
             or (scales is None) == (sizes is None)):
         return [node]
     rank, axes = len(shape), range(2, len(shape))
@@ -257,8 +265,6 @@ def _sizes_past_the_batch(data: str, sizes: str, facts: GraphFacts) -> np.ndarra
     """A Resize's sizes under a dynamic batch, Concat(Shape(data)[:2], constant), as [0, channels, *constant] (0
     for the open batch); None for any other form. torch.onnx writes F.interpolate(size=...) so with
     --dynamic-batch, where the sizes are no constant to read."""
-    from onnx import helper
-
     concat = facts.producers.get(sizes)
     if concat is None or concat.op_type != "Concat" or len(concat.input) != 2:
         return None
@@ -267,7 +273,7 @@ def _sizes_past_the_batch(data: str, sizes: str, facts: GraphFacts) -> np.ndarra
     if shape_node is None or shape_node.op_type != "Shape" or shape_node.input[0] != data or spatial is None \
             or not data_shape or data_shape[1] is None:
         return None
-    attributes = {a.name: helper.get_attribute_value(a) for a in shape_node.attribute}
+    attributes = _attributes(shape_node)
     if attributes.get("start", 0) != 0 or attributes.get("end") != 2 or len(spatial) != len(data_shape) - 2:
         return None
     return np.array([0, data_shape[1], *spatial], np.int64)
@@ -421,7 +427,7 @@ def slices_in_5d(node, facts: GraphFacts) -> list:
             or any(s is None or None in s for s in outputs)):
         return [node]
     rank = len(shape)
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attributes = _attributes(node)
     if node.op_type == "Slice":
         if len(node.input) > 3 and node.input[3]:
             axes = facts.array(node.input[3])
@@ -522,7 +528,7 @@ def layer_norms_over_one_axis(node, facts: GraphFacts) -> list:
             or any(node.output[1:]) or len(node.input) < 2):
         return [node]
     shape = facts.shapes.get(node.input[0])
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attributes = _attributes(node)
     if not shape:
         return [node]
     axis = int(attributes.get("axis", -1)) % len(shape)
@@ -556,8 +562,7 @@ def wrapped_pads(node, facts: GraphFacts) -> list:
     """
     from onnx import helper
 
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    if node.op_type != "Pad" or node.domain not in ("", "ai.onnx") or attributes.get("mode") != b"wrap":
+    if node.op_type != "Pad" or node.domain not in ("", "ai.onnx") or _attributes(node).get("mode") != b"wrap":
         return [node]
     pads = facts.array(node.input[1]) if len(node.input) > 1 else None
     shape = facts.shapes.get(node.input[0])
@@ -607,7 +612,7 @@ def pools_in_2d(node, facts: GraphFacts) -> list:
 
     if node.op_type not in ("MaxPool", "AveragePool") or node.domain not in ("", "ai.onnx") or len(node.output) > 1:
         return [node]
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attributes = _attributes(node)
     kernel = list(attributes.get("kernel_shape", []))
     shape = facts.shapes.get(node.input[0])
     if (len(kernel) != 3 or not shape or None in shape[1:] or any(attributes.get("pads", [0]))
