@@ -239,9 +239,9 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
     assert golden["cases"][2]["inputs"]["x"][-1] == 1.0
 
 
-# The last twenty-two failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
+# The last twenty-four failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
 # LayerNorms over several axes, circular padding, cdist, uneven adaptive and 3-D pooling since) or in random timm
-# and Hugging Face samples (gmixer's square SwiGLU, the resizes, CLIP's nested outputs, mobilevitv2's wide
+# and Hugging Face samples (gmixer's square SwiGLU, a ConvNeXt block on a square map, skresnet's stacked paths, the resizes, CLIP's nested outputs, mobilevitv2's wide
 # GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed weights, tnt's position map at batch > 1,
 # mvitv2's relative positions, NesT's rank-5 attention and 6-axis slices, vit_wee's square tokens) before the
 # TF.js audit, the ONNX rewrites and export patches, the blocked reductions and the fixes in
@@ -274,6 +274,8 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("prototype_distances", ["2,3,10,10"]),
         ("volume_pools", ["1,2,4,8,12"]),
         ("square_glu", ["1,16,8"]),
+        ("square_block", ["1,8,8,8"]),
+        ("selective_kernel", ["1,6,8,8"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

@@ -69,9 +69,13 @@ the converted axis, where that gives the output's shape in that layout; otherwis
 onnx_layout_broadcasts: onnx2tf's Add, Sub, Mul and Div expand a constant of lower rank than the other input
 and may then lay it out channels-last although that input is held in ONNX's layout: F.affine_grid multiplies its
 constant base grid [64, 3, 1] with the rank-4 thetas [1, 1, 3, 2] and failed ("Dimensions must be equal, but are
-2 and 64 ... [1, 1, 3, 2], [1, 3, 1, 64]"; tests/models/small.py:affine_warp). Where onnx2tf fails on such an op
-and the activation is held in ONNX's layout, the fix builds it with ONNX's own broadcasting, the result in that
-layout too.
+2 and 64 ... [1, 1, 3, 2], [1, 3, 1, 64]"; tests/models/small.py:affine_warp). And onnx2tf holds a stack of
+channels-last maps on a new axis 1 (timm's skresnet: [1, 2, 64, 56, 56]) as [1, 56, 56, 64, 2], which is not the
+channels-last layout its broadcasting rules then assume ([1, 64, 1, 1, 2] for the softmax weights); they search
+other layouts only when no two axes have one length, so at 56x56 the Mul failed (selective_kernel). Where onnx2tf
+fails on such an op, the fix moves each input to ONNX's layout, from the layout its held shape fits (where several
+fit, as height and width of one length do, the one strict mode's data confirms), builds the op with ONNX's
+broadcasting, and holds the result as onnx2tf holds the input of the output's shape.
 
 elementwise_layouts_kept: after every op, onnx2tf flags an output whose axes after the batch all have one length
 as channels-last when its TF shape equals its ONNX shape (common_functions.inverted_operation_enable_disable, "all
@@ -80,6 +84,21 @@ the same value"), MatMul's excepted. An elementwise op leaves its input where it
 the last axis split the tokens instead (timm's gmixer_12_224, rel 1.06, first diverging op that Split;
 tests/models/small.py:square_glu, rel 0.87). The fix keeps such an op's output flagged as its activation inputs
 are when none of them is flagged channels-last.
+
+onnx_side_data: strict mode runs ONNX Runtime and the Keras model on the same input files
+(saved_model._strict_mode_data writes them in the layout onnx2tf gives its inputs, channels-last). Before ONNX
+Runtime reads one, onnx2tf moves it back to ONNX's layout only where the file's shape differs from the input's
+ONNX shape (common_functions.dummy_onnx_inference); with as many channels as rows and columns (1x8x8x8) the shapes
+agree, and ONNX Runtime read a channels-last map as channels-first, so every op checked against wrong values.
+The fix gives ONNX Runtime's runs a copy of each file in ONNX's layout (onnx_side_path).
+
+matmuls_in_onnx_layout: onnx2tf's MatMul tries transposes of its inputs and keeps the first whose product matches
+ONNX Runtime's, but its check (common_functions.onnx_tf_tensor_validation) accepts the product under any
+transpose of the same shape, while MatMul then holds its output in ONNX's layout, moved there by axis lengths
+alone. On an 8x8 map of 8 channels held channels-last, a Linear over the channels multiplied the map with height
+and width swapped and the output passed as matching (tests/models/small.py:square_block, rel 1.0 on a row read
+from it). The fix checks each candidate as MatMul will hold it: its product moved to ONNX's shape by MatMul's own
+rule (_shape_perm), compared with ONNX Runtime's as it is.
 
 cumulative_axes: onnx2tf's CumSum and CumProd pass ONNX's axis to tf.math.cumsum / cumprod as it is, where its
 other ops convert an axis to the layout they hold the tensor in (common_functions.convert_axis): over a
@@ -94,6 +113,8 @@ import contextlib
 import hashlib
 import math
 import types
+
+from ..layout import fitting_perms, identity
 
 REDUCTION_BLOCK = 1024
 VALUE_BUDGET = 2 << 30  # bytes of layer outputs checked_once keeps
@@ -255,8 +276,9 @@ def constant_concats():
 
 @contextlib.contextmanager
 def onnx_layout_broadcasts():
-    """Wrap onnx2tf's Add, Sub, Mul and Div so that where one fails on an activation held in ONNX's layout and a
-    constant, it is built with ONNX's broadcasting (module docstring)."""
+    """Wrap onnx2tf's Add, Sub, Mul and Div so that where one fails, it is built with ONNX's broadcasting on its
+    inputs moved to ONNX's layout (module docstring)."""
+    import numpy as np
     import onnx2tf.ops.Add as add_module
     import onnx2tf.ops.Div as div_module
     import onnx2tf.ops.Mul as mul_module
@@ -270,19 +292,25 @@ def onnx_layout_broadcasts():
             try:
                 return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
             except Exception:
-                values = [_held_in_onnx_layout(i, tf_layers_dict) for i in graph_node.inputs]
-                output = graph_node.outputs[0]
-                if (graph_node.op not in ops or any(v is None for v in values)
-                        or all(hasattr(i, "values") for i in graph_node.inputs)):
+                inputs, output = graph_node.inputs, graph_node.outputs[0]
+                held = [_held_layout(i, tf_layers_dict, kwargs) for i in inputs]
+                if graph_node.op not in ops or None in held or all(hasattr(i, "values") for i in inputs):
                     raise
                 print(f"onnx_layout_broadcasts: {graph_node.op} {graph_node.name} built with ONNX's broadcasting "
                       "(onnx2tf's error above)", flush=True)
-                held = next(v for i, v in zip(graph_node.inputs, values) if not hasattr(i, "values"))
-                values = [tf.cast(v, held.dtype) if hasattr(i, "values") else v
-                          for i, v in zip(graph_node.inputs, values)]
-                tf_layers_dict[output.name] = {"optype": graph_node.op, "shape": output.shape, "dtype": output.dtype,
-                                               "tf_node": ops[graph_node.op](*values), "nhwc": False,
-                                               "before_op_output_shape_trans": False}
+                values = [tf.transpose(node, perm=np.argsort(perm)) for node, perm in held]
+                dtype = next(v.dtype for i, v in zip(inputs, values) if not hasattr(i, "values"))
+                result = ops[graph_node.op](*[tf.cast(v, dtype) for v in values])
+                info = {"optype": graph_node.op, "shape": output.shape, "dtype": output.dtype,
+                        "nhwc": False, "before_op_output_shape_trans": False}
+                # The output is held as the first activation of its shape that onnx2tf holds in another layout.
+                like = next(((i, perm) for i, (_, perm) in zip(inputs, held) if not hasattr(i, "values")
+                             and perm != identity(len(perm)) and list(i.shape) == list(output.shape)), None)
+                if like:
+                    result = tf.transpose(result, perm=like[1])
+                    info.update({key: tf_layers_dict[like[0].name].get(key)
+                                 for key in ("nhwc", "before_op_output_shape_trans")})
+                tf_layers_dict[output.name] = {**info, "tf_node": result}
                 return None
 
         return fixed
@@ -291,17 +319,42 @@ def onnx_layout_broadcasts():
         yield
 
 
-def _held_in_onnx_layout(tensor, tf_layers_dict):
-    """A constant's value, or an activation's tensor where onnx2tf holds it in ONNX's layout; else None."""
+def _held_layout(tensor, tf_layers_dict, kwargs) -> tuple | None:
+    """(tensor as onnx2tf holds it, perm from ONNX's layout to that) for a constant or an activation of static
+    shape, or None. Where the held shape fits several perms (axes of one length), strict mode's data decides."""
     import tensorflow as tf
 
     if hasattr(tensor, "values"):
-        return tf.convert_to_tensor(tensor.values)
-    held = tf_layers_dict.get(tensor.name, {})
-    node = held.get("tf_node")
-    if held.get("before_op_output_shape_trans", True) or not hasattr(node, "shape"):
+        value = tf.convert_to_tensor(tensor.values)
+        return value, identity(len(value.shape))
+    info = tf_layers_dict.get(tensor.name, {})
+    node, shape = info.get("tf_node"), list(tensor.shape or [])
+    if not hasattr(node, "shape") or not all(isinstance(d, int) for d in shape):
         return None
-    return node if node.shape.as_list() == list(tensor.shape or []) else None
+    if not info.get("before_op_output_shape_trans", True) and node.shape.as_list() == shape:
+        return node, identity(len(shape))
+    perms = [p for p in fitting_perms(tuple(shape), node.shape.as_list()) if p[:1] in ([], [0])]
+    if len(perms) > 1:
+        perms.sort(key=lambda perm: _layout_error(tensor, node, perm, tf_layers_dict, kwargs))
+    return (node, perms[0]) if perms else None
+
+
+def _layout_error(tensor, node, perm: list[int], tf_layers_dict, kwargs) -> float:
+    """How far `node`, evaluated on strict mode's data, is from ONNX Runtime's value of `tensor` moved by `perm`;
+    0 for every perm where there is no such data."""
+    import numpy as np
+    import onnx2tf.utils.common_functions as common
+
+    expected = (kwargs.get("onnx_tensor_infos_for_validation") or {}).get(tensor.name)
+    if expected is None:
+        return 0.0
+    inputs = common.get_tf_model_inputs(tf_layers_dict=tf_layers_dict)
+    actual = list(common.dummy_tf_inference(
+        model=common.tf_keras.Model(inputs=inputs, outputs=[node]), inputs=inputs,
+        test_data_nhwc=kwargs.get("test_data_nhwc"),
+        custom_input_op_name_np_data_path=kwargs.get("custom_input_op_name_np_data_path"),
+        prefilled_input_datas=kwargs.get("tf_input_cache")).values())[0]
+    return float(np.max(np.abs(np.transpose(expected, perm) - actual)))
 
 
 # Ops whose output holds its inputs' elements where they were (onnx2tf builds them without a transpose).
@@ -335,6 +388,73 @@ def elementwise_layouts_kept():
 
     with _wrapped_make_node(modules, wrap):
         yield
+
+
+def onnx_side_path(path) -> str:
+    """Where saved_model._strict_mode_data puts the ONNX-layout copy of the strict-mode input file `path`."""
+    return str(path).removesuffix(".npy") + ".onnx.npy"
+
+
+@contextlib.contextmanager
+def onnx_side_data():
+    """onnx2tf's ONNX Runtime runs read each strict-mode input from its copy in ONNX's layout (module
+    docstring)."""
+    import onnx2tf.onnx2tf as main_module
+    import onnx2tf.utils.common_functions as common
+
+    name = "dummy_onnx_inference"
+    original = getattr(common, name)
+
+    def fixed(*args, custom_input_op_name_np_data_path=None, **kwargs):
+        if custom_input_op_name_np_data_path:
+            custom_input_op_name_np_data_path = [[input_name, onnx_side_path(path)]
+                                                 for input_name, path in custom_input_op_name_np_data_path]
+        return original(*args, custom_input_op_name_np_data_path=custom_input_op_name_np_data_path, **kwargs)
+
+    with _rebound(name, original, fixed, main_module):
+        yield
+
+
+@contextlib.contextmanager
+def matmuls_in_onnx_layout():
+    """onnx2tf's MatMul accepts, among the transposes of its inputs, only one whose output, moved to ONNX's
+    shape as MatMul then moves it, equals ONNX Runtime's (module docstring)."""
+    import numpy as np
+    import onnx2tf.ops.MatMul as matmul_module
+
+    original = matmul_module.onnx_tf_tensor_validation
+
+    def fixed(*, output_pairs, rtol, atol, **kwargs):
+        results = original(output_pairs=output_pairs, rtol=rtol, atol=atol, **kwargs)
+        for key, (expected, actual) in output_pairs.items():
+            perm = _shape_perm(list(np.shape(actual)), list(np.shape(expected)))
+            if perm is None:
+                continue
+            built = np.transpose(actual, perm)
+            if np.allclose(expected, built, rtol=rtol, atol=atol, equal_nan=True):
+                results[key][1:3] = [1, 0.0]
+            else:
+                results[key][1:3] = [False, float(np.max(np.abs(expected - built)))]
+        return results
+
+    matmul_module.onnx_tf_tensor_validation = fixed
+    try:
+        yield
+    finally:
+        matmul_module.onnx_tf_tensor_validation = original
+
+
+def _shape_perm(shape: list[int], target: list[int]) -> list[int] | None:
+    """The perm MatMul moves its output of `shape` to ONNX's `target` shape with: each target axis takes the
+    first unused axis of its length (ops/MatMul.py, "Transpose to match ONNX output shape"); None if none."""
+    if sorted(shape) != sorted(target):
+        return None
+    unused, perm = list(shape), []
+    for length in target:
+        axis = unused.index(length)
+        perm.append(axis)
+        unused[axis] = None
+    return perm
 
 
 def _filter_perm(onnx_shape: list, held) -> list[int] | None:
@@ -449,9 +569,10 @@ def constant_layouts_kept():
 
 
 @contextlib.contextmanager
-def _rebound(name: str, original, replacement):
-    """Inside the block, every module of onnx2tf.ops and onnx2tf.utils whose `name` is `original` has
-    `replacement` there (its op modules imported first: onnx2tf imports one only when it meets its op)."""
+def _rebound(name: str, original, replacement, *also):
+    """Inside the block, every module of onnx2tf.ops and onnx2tf.utils, and the modules `also`, whose `name` is
+    `original` has `replacement` there (its op modules imported first: onnx2tf imports one only when it meets
+    its op)."""
     import importlib
     import pkgutil
     import sys
@@ -460,8 +581,8 @@ def _rebound(name: str, original, replacement):
 
     for info in pkgutil.iter_modules(onnx2tf.ops.__path__):
         importlib.import_module(f"onnx2tf.ops.{info.name}")
-    modules = [m for key, m in list(sys.modules.items()) if key.startswith(("onnx2tf.ops.", "onnx2tf.utils."))
-               and getattr(m, name, None) is original]
+    modules = [m for key, m in list(sys.modules.items()) if key.startswith(("onnx2tf.ops.", "onnx2tf.utils."))]
+    modules = [m for m in [*modules, *also] if getattr(m, name, None) is original]
     for module in modules:
         setattr(module, name, replacement)
     try:

@@ -21,7 +21,8 @@ from ..parity import SCALE_FLOOR
 from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
 from .onnx2tf_fixes import (blocked_reductions, channels_last_add, checked_once, computed_conv_weights,
                              constant_concats, constant_layouts_kept, cumulative_axes, equal_dims_channels_last,
-                             elementwise_layouts_kept, onnx_layout_broadcasts)
+                             elementwise_layouts_kept, matmuls_in_onnx_layout, onnx_layout_broadcasts, onnx_side_data,
+                             onnx_side_path)
 from .onnx_rewrites import onnx_for_onnx2tf
 
 # onnx2tf loads this file from the working directory, or downloads it from the internet, whenever every
@@ -78,7 +79,8 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
         source = onnx_for_onnx2tf(onnx_path, scratch / "model.onnx2tf.onnx")
         with _offline_workdir(scratch, seed), constant_layouts_kept(), channels_last_add(), blocked_reductions(), \
                 equal_dims_channels_last(), computed_conv_weights(), cumulative_axes(), constant_concats(), \
-                onnx_layout_broadcasts(), elementwise_layouts_kept(), checked_once():
+                onnx_layout_broadcasts(), elementwise_layouts_kept(), onnx_side_data(), matmuls_in_onnx_layout(), \
+                checked_once():
             return onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),
@@ -98,22 +100,25 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
 
 
 def _strict_mode_data(sample: dict[str, np.ndarray], keep: list[str], folder: Path) -> list | None:
-    """onnx2tf's per-op data for a model that is not all images: our own input case, as .npy files in the
-    layout onnx2tf gives its inputs.
+    """onnx2tf's per-op data for a model that is not all 3-channel images: our own input case, as .npy files in
+    the layout onnx2tf gives its inputs, each beside a copy in ONNX's layout (onnx2tf_fixes.onnx_side_data).
 
     Strict mode chooses each op's transposes by running it on data and comparing with ONNX Runtime. Unless
-    every input is an image (then it uses its sample images, which _offline_workdir provides), that data is
-    np.ones: every token the same id, a constant waveform. Then a square attention score matrix equals its
-    transpose, and onnx2tf may pick the transposed one: wav2vec2's scores came out transposed and the
-    softmax ran over the wrong axis (relative error 0.059 there).
+    every input is a 3-channel image (then it uses its sample images, which _offline_workdir provides), that
+    data is np.ones: every token the same id, a constant waveform, a constant feature map. Then a square
+    attention score matrix equals its transpose, and onnx2tf may pick the transposed one: wav2vec2's scores came
+    out transposed and the softmax ran over the wrong axis (relative error 0.059 there). On a constant 8-channel
+    map, height and width cannot be told apart either (tests/models/small.py:square_block).
     """
-    if all(a.ndim == 4 and a.dtype.kind == "f" for a in sample.values()):
+    if all(a.ndim == 4 and a.dtype.kind == "f" and a.shape[1] == 3 and a.shape[0] <= 20 and name not in keep
+           for name, a in sample.items()):
         return None
     data = []
     for name, array in sample.items():
+        path = folder / f"strict_{len(data)}.npy"
+        np.save(onnx_side_path(path), np.ascontiguousarray(array))
         if array.ndim in (4, 5) and name not in keep:  # onnx2tf makes these channels-last
             array = np.moveaxis(array, 1, -1)
-        path = folder / f"strict_{len(data)}.npy"
         np.save(path, np.ascontiguousarray(array))
         data.append([name, str(path)])
     return data

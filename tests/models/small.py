@@ -477,6 +477,53 @@ class SquareGlu(nn.Module):
         return self.down(value * nn.functional.silu(gate))
 
 
+class SquareBlock(nn.Module):
+    """A ConvNeXt block written by hand (depthwise conv, permute to channels-last, LayerNorm, two Linears, permute
+    back, residual) and a Linear along the width, on 8 channels of 8x8: every axis after the batch has one
+    length. onnx2tf held the Linears' inputs channels-last and, strict mode running on a constant map, its MatMul
+    took a transpose of the right product, height and width swapped (rel 0.21 and 0.33), before
+    converter/stages/onnx2tf_fixes.py:onnx_side_data. The third output reads such a product's first row, which
+    no later op of onnx2tf checks again: with data that varies, MatMul still took the transpose (rel 1.0) before
+    matmuls_in_onnx_layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(8, 8, 7, padding=3, groups=8)
+        self.norm = nn.LayerNorm(8)
+        self.up = nn.Linear(8, 16)
+        self.down = nn.Linear(16, 8)
+        self.along_width = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # x: [1, 8, 8, 8]
+        channels_last = self.dw(x).permute(0, 2, 3, 1)
+        y = self.down(nn.functional.gelu(self.up(self.norm(channels_last)))).permute(0, 3, 1, 2)
+        return x + y, self.along_width(self.dw(x)) + x, self.along_width(channels_last)[:, 0] * 2
+
+
+class SelectiveKernel(nn.Module):
+    """timm's skresnet unit (two convolutions stacked on a new axis, [1, 2, 6, 8, 8], weighted by a softmax over
+    that axis) and the same stack under a spatial gate held in ONNX's layout. onnx2tf holds the stack as
+    [1, 8, 8, 6, 2], which its broadcasting rules cannot match with the weights when height and width are one
+    length ("Dimensions must be equal": skresnet18 at 56x56) before
+    converter/stages/onnx2tf_fixes.py:onnx_layout_broadcasts read the stack's layout; the gate varies over height
+    and width, so only strict mode's data tells which of the two fitting layouts it is (the other: rel 0.64)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.near = nn.Conv2d(6, 6, 3, padding=1)
+        self.far = nn.Conv2d(6, 6, 3, padding=2, dilation=2)
+        self.reduce = nn.Conv2d(6, 4, 1)
+        self.select = nn.Conv2d(4, 12, 1)
+        self.gate = nn.Conv2d(6, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x: [1, 6, 8, 8]
+        paths = torch.stack([nn.functional.relu(self.near(x)), nn.functional.relu(self.far(x))], dim=1)
+        weights = self.select(nn.functional.relu(self.reduce(paths.sum(1).mean((2, 3), keepdim=True))))
+        weights = weights.view(1, 2, 6, 1, 1).softmax(dim=1)
+        gate = torch.sigmoid(self.gate(x).reshape(1, 2, 1, 64).reshape(1, 2, 1, 8, 8))
+        return (paths * weights).sum(1), (paths * gate).sum(1)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -517,6 +564,8 @@ circular_conv = seeded(CircularConv)
 prototype_distances = seeded(PrototypeDistances)
 volume_pools = seeded(VolumePools)
 square_glu = seeded(SquareGlu)
+square_block = seeded(SquareBlock)
+selective_kernel = seeded(SelectiveKernel)
 
 
 def mobilenet_v2():
