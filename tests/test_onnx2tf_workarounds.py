@@ -282,6 +282,26 @@ def test_wrapped_pads_become_concatenated_slices(tmp_path, pads, axes):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("shape, strides, dilations, pads", [
+    ([1, 2, 11, 12], [2, 2], [2, 2], [2, 2, 2, 2]),  # skresnet's downsampling dilated path
+    ([2, 2, 9, 10], [1, 3], [2, 1], [0, 1, 2, 0]),  # a stride on one axis, a dilation on the other
+    ([1, 2, 13], [2], [3], [3, 3]),  # Conv1d
+])
+def test_strided_dilated_convs_run_at_stride_one(tmp_path, shape, strides, dilations, pads):
+    """TensorFlow refuses a convolution with both a stride and a dilation above 1: it becomes the convolution at
+    stride 1 and a Slice that steps by the stride, with ONNX Runtime's values."""
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal([3, 2] + [3] * (len(shape) - 2)).astype(np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], strides=strides, dilations=dilations, pads=pads, name="conv")
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", shape)], [tensor("y", None)], [weight])
+    out, got, expected = _rewritten_and_run(tmp_path, graph, {"x": rng.standard_normal(shape).astype(np.float32)})
+    conv = next(n for n in out.graph.node if n.op_type == "Conv")
+    assert helper.get_attribute_value(next(a for a in conv.attribute if a.name == "strides")) == [1] * len(strides)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 def test_volume_pools_become_two_plane_pools(tmp_path, op):
     """TFLite has no 3-D pooling kernel: a 3-D max or average pool without padding runs as a pool over height and

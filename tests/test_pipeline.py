@@ -275,7 +275,7 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
         ("volume_pools", ["1,2,4,8,12"]),
         ("square_glu", ["1,16,8"]),
         ("square_block", ["1,8,8,8"]),
-        ("selective_kernel", ["1,6,8,8"]),
+        ("selective_kernel", ["1,6,16,16"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

@@ -639,9 +639,41 @@ def pools_in_2d(node, facts: GraphFacts) -> list:
     ]
 
 
+def strided_dilations(node, facts: GraphFacts) -> list:
+    """A Conv with a stride above 1 and a dilation above 1 (on any axes), as the Conv at stride 1 followed by a
+    Slice that keeps every stride-th output along each strided axis. Output k of the stride-1 Conv at k * stride
+    is output k of the strided one, so the values are the same; the Conv computes stride^2 times the outputs:
+
+        before:  Conv(x; strides [2,2], dilations [2,2], pads [2,2,2,2])
+        after:   Slice(Conv(x; strides [1,1], dilations [2,2], pads [2,2,2,2]); steps [2,2] on the spatial axes)
+
+    TensorFlow's convolution refuses the pair ("`strides > 1` not supported in conjunction with `dilation_rate >
+    1`": timm's skresnet18, whose dilated path downsamples; tests/models/small.py:selective_kernel).
+    """
+    from onnx import helper
+
+    if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
+        return [node]
+    attributes = _attributes(node)
+    strides, dilations = attributes.get("strides", []), attributes.get("dilations", [])
+    if not any(s > 1 for s in strides) or not any(d > 1 for d in dilations) \
+            or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID"):
+        return [node]
+    out, c = node.output[0], facts.constant
+    axes = [axis for axis, stride in enumerate(strides, start=2) if stride > 1]
+    dense = f"{out}_stride_1"
+    return [helper.make_node("Conv", list(node.input), [dense], name=node.name,
+                             **{**attributes, "strides": [1] * len(strides)}),
+            helper.make_node("Slice", [dense, c(f"{out}_starts", np.zeros(len(axes), np.int64)),
+                                       c(f"{out}_ends", np.full(len(axes), np.iinfo(np.int64).max)),
+                                       c(f"{out}_axes", np.array(axes, np.int64)),
+                                       c(f"{out}_steps", np.array([strides[a - 2] for a in axes], np.int64))],
+                             [out], name=f"{node.name}_strides")]
+
+
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
 RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, pools_in_2d,
-         reversed_slices, slices_in_5d]
+         strided_dilations, reversed_slices, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

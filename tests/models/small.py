@@ -501,22 +501,24 @@ class SquareBlock(nn.Module):
 
 
 class SelectiveKernel(nn.Module):
-    """timm's skresnet unit (two convolutions stacked on a new axis, [1, 2, 6, 8, 8], weighted by a softmax over
-    that axis) and the same stack under a spatial gate held in ONNX's layout. onnx2tf holds the stack as
-    [1, 8, 8, 6, 2], which its broadcasting rules cannot match with the weights when height and width are one
-    length ("Dimensions must be equal": skresnet18 at 56x56) before
-    converter/stages/onnx2tf_fixes.py:onnx_layout_broadcasts read the stack's layout; the gate varies over height
-    and width, so only strict mode's data tells which of the two fitting layouts it is (the other: rel 0.64)."""
+    """timm's skresnet downsampling unit: two strided convolutions, one dilated, stacked on a new axis ([1, 2, 6,
+    8, 8]) and weighted by a softmax over that axis; and the same stack under a spatial gate held in ONNX's
+    layout. TensorFlow refused the strided dilated convolution before
+    converter/stages/onnx_rewrites.py:strided_dilations. onnx2tf holds the stack as [1, 8, 8, 6, 2], which its
+    broadcasting rules cannot match with the weights when height and width are one length ("Dimensions must be
+    equal": skresnet18 at 56x56) before converter/stages/onnx2tf_fixes.py:onnx_layout_broadcasts read the stack's
+    layout; the gate varies over height and width, so only strict mode's data tells which of the two fitting
+    layouts it is (the other: rel 0.64)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.near = nn.Conv2d(6, 6, 3, padding=1)
-        self.far = nn.Conv2d(6, 6, 3, padding=2, dilation=2)
+        self.near = nn.Conv2d(6, 6, 3, stride=2, padding=1)
+        self.far = nn.Conv2d(6, 6, 3, stride=2, padding=2, dilation=2)
         self.reduce = nn.Conv2d(6, 4, 1)
         self.select = nn.Conv2d(4, 12, 1)
-        self.gate = nn.Conv2d(6, 2, 3, padding=1)
+        self.gate = nn.Conv2d(6, 2, 3, stride=2, padding=1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x: [1, 6, 8, 8]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x: [1, 6, 16, 16]
         paths = torch.stack([nn.functional.relu(self.near(x)), nn.functional.relu(self.far(x))], dim=1)
         weights = self.select(nn.functional.relu(self.reduce(paths.sum(1).mean((2, 3), keepdim=True))))
         weights = weights.view(1, 2, 6, 1, 1).softmax(dim=1)
