@@ -302,6 +302,23 @@ def test_strided_dilated_convs_run_at_stride_one(tmp_path, shape, strides, dilat
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("like_is_constant", [True, False])
+def test_cast_likes_become_casts(tmp_path, like_is_constant):
+    """onnx2tf has no CastLike (the one op in ONNX's registry without an onnx2tf module that torch.onnx writes:
+    nn.EmbeddingBag's mean): it becomes a Cast to the type of its second input, a constant or an activation."""
+    like = [numpy_helper.from_array(np.array(0.5, np.float32), "like")] if like_is_constant else []
+    nodes = [helper.make_node("CastLike", ["ids", "like"], ["cast"], name="cast"),
+             helper.make_node("Mul", ["cast", "like"], ["y"], name="scale")]
+    inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 3])]
+    inputs += [] if like_is_constant else [helper.make_tensor_value_info("like", TensorProto.FLOAT, [])]
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], like)
+    feeds = {"ids": np.arange(6, dtype=np.int64).reshape(2, 3)} | ({} if like_is_constant else {"like": np.array(0.5, np.float32)})
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
+    assert [n.op_type for n in out.graph.node] == ["Cast", "Mul"]
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 def test_volume_pools_become_two_plane_pools(tmp_path, op):
     """TFLite has no 3-D pooling kernel: a 3-D max or average pool without padding runs as a pool over height and

@@ -163,8 +163,10 @@ def _translatable_forms():
     """torch.cdist and F.adaptive_max_pool1d/2d to sizes that do not divide the input, which torch.onnx cannot
     translate (aten._cdist_forward, aten.adaptive_max_pool2d), written while exporting with the ops it can: the
     distances from the coordinate differences, the pooling as the max over each of PyTorch's bins (from
-    floor(i * n / out) to ceil((i + 1) * n / out)). Patched as torch's and torch.nn.functional's attributes, which
-    nn.AdaptiveMaxPool2d and most models call; other calls keep the originals."""
+    floor(i * n / out) to ceil((i + 1) * n / out)). And F.embedding_bag of fixed-length bags (2-D input), which
+    torch.onnx writes as a Loop over a sequence of bags that onnx2tf cannot convert (its body holds CastLike), as
+    the embedding's sum, mean or max over each bag. Patched as torch's and torch.nn.functional's attributes, which
+    nn.AdaptiveMaxPool2d, nn.EmbeddingBag and most models call; other calls keep the originals."""
     import torch
     import torch.nn.functional as F
 
@@ -188,8 +190,25 @@ def _translatable_forms():
 
         return pool
 
+    def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
+                      mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+        if input.dim() != 2 or max_norm is not None or (padding_idx is not None and mode == "max"):
+            return original_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                                per_sample_weights, include_last_offset, padding_idx)
+        vectors = F.embedding(input, weight)
+        if per_sample_weights is not None:
+            vectors = vectors * per_sample_weights.unsqueeze(-1)
+        if mode == "max":
+            return vectors.amax(1)
+        kept = (input != padding_idx).unsqueeze(-1).to(vectors.dtype) if padding_idx is not None else None
+        total = (vectors * kept).sum(1) if kept is not None else vectors.sum(1)
+        if mode == "sum":
+            return total
+        return total / kept.sum(1).clamp_min(1) if kept is not None else total / input.shape[1]
+
+    original_bag = F.embedding_bag
     replacements = {(torch, "cdist"): cdist, (F, "adaptive_max_pool1d"): pooled(F.adaptive_max_pool1d, 1),
-                    (F, "adaptive_max_pool2d"): pooled(F.adaptive_max_pool2d, 2)}
+                    (F, "adaptive_max_pool2d"): pooled(F.adaptive_max_pool2d, 2), (F, "embedding_bag"): embedding_bag}
     originals = {(owner, name): getattr(owner, name) for owner, name in replacements}
     for (owner, name), replacement in replacements.items():
         setattr(owner, name, replacement)

@@ -33,8 +33,24 @@ class GraphFacts:
     added: dict[str, np.ndarray] = field(default_factory=dict)
 
     @functools.cached_property
+    def _inferred(self) -> list:
+        """Every tensor's ValueInfoProto after ONNX shape inference."""
+        import onnx
+
+        graph = onnx.shape_inference.infer_shapes(self.model).graph
+        return [info for info in [*graph.value_info, *graph.input, *graph.output] if info.type.HasField("tensor_type")]
+
+    @functools.cached_property
     def shapes(self) -> dict[str, list]:
-        return _static_shapes(self.model)
+        """Tensor name -> shape (ints, or None for a dynamic axis)."""
+        return {info.name: [d.dim_value if d.HasField("dim_value") else None for d in info.type.tensor_type.shape.dim]
+                for info in self._inferred if info.type.tensor_type.HasField("shape")}
+
+    @functools.cached_property
+    def element_types(self) -> dict[str, int]:
+        """Tensor name -> onnx.TensorProto data type, where inference knows it."""
+        return {info.name: info.type.tensor_type.elem_type for info in self._inferred
+                if info.type.tensor_type.elem_type}
 
     @functools.cached_property
     def producers(self) -> dict[str, object]:
@@ -117,19 +133,6 @@ def onnx_for_onnx2tf(source: Path, target: Path) -> Path:
     graph.initializer.extend(t for name, t in constants.items() if name in used)
     onnx.save(model, str(target))
     return target
-
-
-def _static_shapes(model) -> dict[str, list]:
-    """Tensor name -> shape (ints, or None for a dynamic axis), from ONNX shape inference."""
-    import onnx
-
-    inferred = onnx.shape_inference.infer_shapes(model)
-    shapes = {}
-    for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
-        if info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
-            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None
-                                 for d in info.type.tensor_type.shape.dim]
-    return shapes
 
 
 def norm_as_sums(node, facts: GraphFacts) -> list:
@@ -639,6 +642,22 @@ def pools_in_2d(node, facts: GraphFacts) -> list:
     ]
 
 
+def cast_likes(node, facts: GraphFacts) -> list:
+    """A CastLike as a Cast to its second input's element type, where that is known. onnx2tf has no CastLike
+    (the one op of ONNX's registry that torch.onnx writes and onnx2tf lacks: nn.EmbeddingBag's mean;
+    tests/test_onnx2tf_workarounds.py)."""
+    from onnx import helper
+
+    if node.op_type != "CastLike" or node.domain not in ("", "ai.onnx"):
+        return [node]
+    like = facts.array(node.input[1])
+    to = helper.np_dtype_to_tensor_dtype(like.dtype) if like is not None else facts.element_types.get(node.input[1])
+    if not to:
+        return [node]
+    return [helper.make_node("Cast", [node.input[0]], list(node.output), name=node.name, to=to,
+                             **{k: v for k, v in _attributes(node).items() if k == "saturate"})]
+
+
 def strided_dilations(node, facts: GraphFacts) -> list:
     """A Conv with a stride above 1 and a dilation above 1 (on any axes), as the Conv at stride 1 followed by a
     Slice that keeps every stride-th output along each strided axis. Output k of the stride-1 Conv at k * stride
@@ -673,7 +692,7 @@ def strided_dilations(node, facts: GraphFacts) -> list:
 
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
 RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, pools_in_2d,
-         strided_dilations, reversed_slices, slices_in_5d]
+         strided_dilations, cast_likes, reversed_slices, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

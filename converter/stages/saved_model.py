@@ -72,11 +72,16 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
     """onnx2tf's Keras model of `onnx_path` (rewritten by onnx_for_onnx2tf first), built in `scratch`, which is
     removed afterwards. The one place that calls onnx2tf: the saved_model and TFLite builds and the
     first-diverging-op search must convert alike. `sample` is one input case, keyed by input name."""
-    import onnx2tf
-
     try:
         scratch.mkdir(parents=True, exist_ok=True)
         source = onnx_for_onnx2tf(onnx_path, scratch / "model.onnx2tf.onnx")
+        missing = onnx2tf_unsupported_ops(source)
+        if missing:
+            raise ConversionError(f"onnx2tf has no conversion for these ONNX ops: {', '.join(missing)}",
+                                  stage="saved_model", unsupported_ops=missing,
+                                  hint="replace those ops in the model, or convert with --targets onnx,torchscript,ptl")
+        import onnx2tf
+
         with _offline_workdir(scratch, seed), constant_layouts_kept(), channels_last_add(), blocked_reductions(), \
                 equal_dims_channels_last(), computed_conv_weights(), cumulative_axes(), constant_concats(), \
                 onnx_layout_broadcasts(), elementwise_layouts_kept(), onnx_side_data(), matmuls_in_onnx_layout(), \
@@ -130,16 +135,13 @@ def build_tf_model(ctx: Context):
     Returns (module to save, concrete function, input bindings, output bindings, Keras model, notes).
     """
     onnx_path = ctx.work / ctx.artifacts["onnx"].path
-    missing = onnx2tf_unsupported_ops(onnx_path)
-    if missing:
-        raise ConversionError(f"onnx2tf has no conversion for these ONNX ops: {', '.join(missing)}",
-                              stage="saved_model", unsupported_ops=missing,
-                              hint="replace those ops in the model, or convert with --targets onnx,torchscript,ptl")
     tf = import_tensorflow()
     # Rank-3 inputs are far more often sequences (batch, length, features) than NCW signals: keep them.
     keep = [s.name for s in ctx.inputs if len(s.shape) == 3]
     try:
         keras_model = run_onnx2tf(onnx_path, ctx.work / ".onnx2tf", keep, ctx.options.seed, dict(ctx.cases.inputs[0]))
+    except ConversionError:
+        raise
     except (Exception, SystemExit) as exc:
         # onnx2tf reports some failures by calling sys.exit after logging the cause.
         raise ConversionError(f"onnx2tf failed: {first_line(exc) or 'see the log'}", stage="saved_model",

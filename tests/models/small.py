@@ -526,6 +526,21 @@ class SelectiveKernel(nn.Module):
         return (paths * weights).sum(1), (paths * gate).sum(1)
 
 
+class EmbeddingBags(nn.Module):
+    """nn.EmbeddingBag over bags of 5 ids: a mean that skips padding ids, a max, a weighted sum. torch.onnx writes
+    it as a Loop over a sequence of bags that onnx2tf cannot convert ("no conversion for these ONNX ops:
+    CastLike") before converter/stages/onnx.py:_translatable_forms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mean = nn.EmbeddingBag(10, 8, mode="mean", padding_idx=0)
+        self.max = nn.EmbeddingBag(10, 8, mode="max")
+        self.sum = nn.EmbeddingBag(10, 8, mode="sum")
+
+    def forward(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # ids: [2, 5] int64, weights: [2, 5]
+        return torch.cat([self.mean(ids), self.max(ids), self.sum(ids, per_sample_weights=weights)], dim=1)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -568,6 +583,7 @@ volume_pools = seeded(VolumePools)
 square_glu = seeded(SquareGlu)
 square_block = seeded(SquareBlock)
 selective_kernel = seeded(SelectiveKernel)
+embedding_bags = seeded(EmbeddingBags)
 
 
 def mobilenet_v2():

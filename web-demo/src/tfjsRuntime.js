@@ -78,7 +78,11 @@ export class TfjsModel {
   // once the values are back on the CPU.
   async run(inputs) {
     const feeds = {};
-    for (const { name, data, shape, dtype } of inputs) feeds[name] = tf.tensor(data, shape, TF_DTYPES[dtype]);
+    for (const { name, data, shape, dtype } of inputs) {
+      // int64 arrives as float64 (artifactIo.js), which tf.tensor refuses: TF.js holds integers as int32.
+      const values = TF_DTYPES[dtype] === 'int32' && !(data instanceof Int32Array) ? Int32Array.from(data) : data;
+      feeds[name] = tf.tensor(values, shape, TF_DTYPES[dtype]);
+    }
     try {
       const outputs = [].concat(await this.execute(feeds));
       const values = await Promise.all(outputs.map((t) => t.data()));
