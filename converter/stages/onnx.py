@@ -163,7 +163,9 @@ def _translatable_forms():
     """torch.cdist and F.adaptive_max_pool1d/2d to sizes that do not divide the input, which torch.onnx cannot
     translate (aten._cdist_forward, aten.adaptive_max_pool2d), written while exporting with the ops it can: the
     distances from the coordinate differences, the pooling as the max over each of PyTorch's bins (from
-    floor(i * n / out) to ceil((i + 1) * n / out)). And F.embedding_bag of fixed-length bags (2-D input), which
+    floor(i * n / out) to ceil((i + 1) * n / out)). F.adaptive_avg_pool1d/2d to such sizes as the mean over each
+    bin too: torch.onnx writes them as gathers of padded windows over rank-6 tensors, which onnx2tf got wrong
+    behind F.interpolate(mode="area") (rel 1.3). And F.embedding_bag of fixed-length bags (2-D input), which
     torch.onnx writes as a Loop over a sequence of bags that onnx2tf cannot convert (its body holds CastLike), as
     the embedding's sum, mean or max over each bag. Patched as torch's and torch.nn.functional's attributes, which
     nn.AdaptiveMaxPool2d, nn.EmbeddingBag and most models call; other calls keep the originals."""
@@ -176,17 +178,30 @@ def _translatable_forms():
             return diff.amax(-1)
         return diff.square().sum(-1).sqrt() if p == 2 else diff.pow(p).sum(-1).pow(1.0 / p)
 
-    def pooled(original, dims: int):
+    def binned(x, output_size, dims: int, reduce):
+        """x reduced over each of PyTorch's adaptive bins along its last `dims` axes; None where every bin has one
+        size (the original's even case, which exports as a plain pool)."""
+        sizes = [output_size] * dims if isinstance(output_size, int) else list(output_size)
+        sizes = [x.shape[-dims + i] if s is None else s for i, s in enumerate(sizes)]
+        if all(x.shape[-dims + i] % s == 0 for i, s in enumerate(sizes)):
+            return None
+        for i, s in enumerate(sizes):
+            axis, n = x.dim() - dims + i, x.shape[-dims + i]
+            x = torch.cat([reduce(x.narrow(axis, k * n // s, -(-(k + 1) * n // s) - k * n // s), axis, keepdim=True)
+                           for k in range(s)], axis)
+        return x
+
+    def max_pooled(original, dims: int):
         def pool(x, output_size, return_indices=False):
-            sizes = [output_size] * dims if isinstance(output_size, int) else list(output_size)
-            sizes = [x.shape[-dims + i] if s is None else s for i, s in enumerate(sizes)]
-            if return_indices or all(x.shape[-dims + i] % s == 0 for i, s in enumerate(sizes)):
-                return original(x, output_size, return_indices)
-            for i, s in enumerate(sizes):
-                axis, n = x.dim() - dims + i, x.shape[-dims + i]
-                x = torch.stack([x.narrow(axis, k * n // s, -(-(k + 1) * n // s) - k * n // s).amax(axis)
-                                 for k in range(s)], axis)
-            return x
+            out = None if return_indices else binned(x, output_size, dims, torch.amax)
+            return original(x, output_size, return_indices) if out is None else out
+
+        return pool
+
+    def avg_pooled(original, dims: int):
+        def pool(x, output_size):
+            out = binned(x, output_size, dims, torch.mean)
+            return original(x, output_size) if out is None else out
 
         return pool
 
@@ -207,8 +222,9 @@ def _translatable_forms():
         return total / kept.sum(1).clamp_min(1) if kept is not None else total / input.shape[1]
 
     original_bag = F.embedding_bag
-    replacements = {(torch, "cdist"): cdist, (F, "adaptive_max_pool1d"): pooled(F.adaptive_max_pool1d, 1),
-                    (F, "adaptive_max_pool2d"): pooled(F.adaptive_max_pool2d, 2), (F, "embedding_bag"): embedding_bag}
+    replacements = {(torch, "cdist"): cdist, (F, "embedding_bag"): embedding_bag,
+                    **{(F, f"adaptive_{kind}_pool{dims}d"): wrap(getattr(F, f"adaptive_{kind}_pool{dims}d"), dims)
+                       for kind, wrap in (("max", max_pooled), ("avg", avg_pooled)) for dims in (1, 2)}}
     originals = {(owner, name): getattr(owner, name) for owner, name in replacements}
     for (owner, name), replacement in replacements.items():
         setattr(owner, name, replacement)

@@ -541,6 +541,15 @@ class EmbeddingBags(nn.Module):
         return torch.cat([self.mean(ids), self.max(ids), self.sum(ids, per_sample_weights=weights)], dim=1)
 
 
+class AreaResize(nn.Module):
+    """F.interpolate(mode="area") to a size that does not divide the input, and the adaptive average pool behind
+    it: torch.onnx writes both as gathers of padded windows over rank-6 tensors, and onnx2tf got the first wrong
+    (rel 1.3) before converter/stages/onnx.py:_translatable_forms wrote them as means over PyTorch's bins."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x: [1, 3, 12, 11]
+        return nn.functional.interpolate(x, size=(5, 5), mode="area"), nn.functional.adaptive_avg_pool2d(x, (5, 4))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -584,6 +593,7 @@ square_glu = seeded(SquareGlu)
 square_block = seeded(SquareBlock)
 selective_kernel = seeded(SelectiveKernel)
 embedding_bags = seeded(EmbeddingBags)
+area_resize = seeded(AreaResize)
 
 
 def mobilenet_v2():
