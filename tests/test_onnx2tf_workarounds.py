@@ -302,6 +302,46 @@ def test_strided_dilated_convs_run_at_stride_one(tmp_path, shape, strides, dilat
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("strides, dilations, pads, output_padding", [
+    ([2, 2], [2, 2], [0, 0, 0, 0], [0, 0]),
+    ([1, 2], [3, 1], [1, 0, 2, 1], [0, 1]),
+])
+def test_dilated_transposed_convs_spread_their_weights(tmp_path, strides, dilations, pads, output_padding):
+    """TensorFlow's CPU kernel refuses a dilated transposed convolution: its weight is spread out by the
+    dilation instead, with ONNX Runtime's values."""
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal([2, 3, 3, 2]).astype(np.float32), "w")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=strides, dilations=dilations, pads=pads,
+                            output_padding=output_padding, name="deconv")
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", [1, 2, 5, 6])], [tensor("y", None)], [weight])
+    out, got, expected = _rewritten_and_run(tmp_path, graph, {"x": rng.standard_normal((1, 2, 5, 6)).astype(np.float32)})
+    deconv = next(n for n in out.graph.node if n.op_type == "ConvTranspose")
+    assert helper.get_attribute_value(next(a for a in deconv.attribute if a.name == "dilations")) == [1, 1]
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, strides, dilations, pads", [
+    ([3, 3], [1, 1], [2, 2], [1, 1, 1, 1]),
+    ([2, 3], [2, 1], [3, 2], [0, 2, 1, 0]),
+    ([3], [2], [2], [2, 1]),  # 1-D
+])
+def test_dilated_max_pools_become_maxima_of_slices(tmp_path, kernel, strides, dilations, pads):
+    """onnx2tf builds a dilated max pool with Dilation2D, which TFLite lacks and TF.js wasm gets wrong: it
+    becomes the Max of one strided slice per window tap of the padded input, with ONNX Runtime's values."""
+    shape = [2, 3, 11, 12][:2 + len(kernel)]
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=kernel, strides=strides, dilations=dilations,
+                            pads=pads, name="pool")
+    tensor = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    graph = helper.make_graph([node], "g", [tensor("x", shape)], [tensor("y", None)])
+    feeds = {"x": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
+    assert "MaxPool" not in {n.op_type for n in out.graph.node}
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("like_is_constant", [True, False])
 def test_cast_likes_become_casts(tmp_path, like_is_constant):
     """onnx2tf has no CastLike (the one op in ONNX's registry without an onnx2tf module that torch.onnx writes:

@@ -642,6 +642,66 @@ def pools_in_2d(node, facts: GraphFacts) -> list:
     ]
 
 
+def dilated_transposed_convs(node, facts: GraphFacts) -> list:
+    """A ConvTranspose with a dilation above 1 and a constant weight, as the ConvTranspose with that weight spread
+    out (dilation - 1 zeros between its taps) and no dilation: the same sums, so the same values. TensorFlow's
+    CPU kernel refuses it ("do not yet support dilation rates larger than 1"; tests/test_onnx2tf_workarounds.py)."""
+    from onnx import helper
+
+    if node.op_type != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
+        return [node]
+    attributes = _attributes(node)
+    dilations, weight = attributes.get("dilations", []), facts.array(node.input[1])
+    if not any(d > 1 for d in dilations) or weight is None:
+        return [node]
+    spread = np.zeros([*weight.shape[:2], *((k - 1) * d + 1 for k, d in zip(weight.shape[2:], dilations))],
+                      weight.dtype)
+    spread[(slice(None), slice(None), *(slice(None, None, d) for d in dilations))] = weight
+    kernel = {"kernel_shape": list(spread.shape[2:])} if "kernel_shape" in attributes else {}
+    return [helper.make_node("ConvTranspose", [node.input[0], facts.constant(f"{node.output[0]}_spread", spread),
+                                              *node.input[2:]], list(node.output), name=node.name,
+                             **{**attributes, "dilations": [1] * len(dilations), **kernel})]
+
+
+def dilated_max_pools(node, facts: GraphFacts) -> list:
+    """A MaxPool with a dilation above 1 (and no indices output), as the Max of one strided Slice per window tap
+    of the input padded with the lowest value: the same maxima. onnx2tf builds it with TensorFlow's Dilation2D,
+    which TFLite has no kernel for and TF.js's wasm backend computes wrongly (rel 0.025;
+    tests/test_onnx2tf_workarounds.py)."""
+    from onnx import TensorProto, helper
+
+    if (node.op_type != "MaxPool" or node.domain not in ("", "ai.onnx") or len(node.output) > 1
+            or facts.element_types.get(node.input[0]) != TensorProto.FLOAT):
+        return [node]
+    attributes = _attributes(node)
+    dilations, shape = attributes.get("dilations", []), facts.shapes.get(node.input[0])
+    if (not any(d > 1 for d in dilations) or attributes.get("ceil_mode", 0)
+            or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")
+            or not shape or any(d is None for d in shape[2:])):
+        return [node]
+    kernel, k = attributes["kernel_shape"], len(dilations)
+    strides, pads = attributes.get("strides", [1] * k), attributes.get("pads", [0] * 2 * k)
+    out, c = node.output[0], facts.constant
+    sizes = [(n + pads[i] + pads[i + k] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1
+             for i, n in enumerate(shape[2:])]
+    lowest = np.array(np.finfo(np.float32).min, np.float32)
+    nodes = [helper.make_node("Pad", [node.input[0], c(f"{out}_pads", np.array([0, 0, *pads[:k], 0, 0, *pads[k:]],
+                                                                                    np.int64)),
+                                      c(f"{out}_lowest", lowest)], [f"{out}_padded"], name=f"{node.name}_pad")]
+    taps = []
+    for tap in np.ndindex(*kernel):
+        starts = [t * d for t, d in zip(tap, dilations)]
+        name = f"{out}_tap_{'_'.join(map(str, tap))}"
+        nodes.append(helper.make_node("Slice", [f"{out}_padded", c(f"{name}_starts", np.array(starts, np.int64)),
+                                                c(f"{name}_ends", np.array([b + (n - 1) * s + 1 for b, n, s in
+                                                                            zip(starts, sizes, strides)], np.int64)),
+                                                c(f"{name}_axes", np.arange(2, 2 + k, dtype=np.int64)),
+                                                c(f"{name}_steps", np.array(strides, np.int64))],
+                                      [name], name=f"{node.name}_{name}"))
+        taps.append(name)
+    return [*nodes, helper.make_node("Max", taps, [out], name=node.name)]
+
+
 def cast_likes(node, facts: GraphFacts) -> list:
     """A CastLike as a Cast to its second input's element type, where that is known. onnx2tf has no CastLike
     (the one op of ONNX's registry that torch.onnx writes and onnx2tf lacks: nn.EmbeddingBag's mean;
@@ -692,7 +752,7 @@ def strided_dilations(node, facts: GraphFacts) -> list:
 
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
 RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, pools_in_2d,
-         strided_dilations, cast_likes, reversed_slices, slices_in_5d]
+         strided_dilations, dilated_transposed_convs, dilated_max_pools, cast_likes, reversed_slices, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

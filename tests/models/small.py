@@ -550,6 +550,19 @@ class AreaResize(nn.Module):
         return nn.functional.interpolate(x, size=(5, 5), mode="area"), nn.functional.adaptive_avg_pool2d(x, (5, 4))
 
 
+class Dilations(nn.Module):
+    """A dilated max pool and a dilated transposed convolution. onnx2tf built the pool with Dilation2D (no TFLite
+    kernel; TF.js wasm rel 0.025) and TensorFlow's CPU kernel refused the transposed convolution, before
+    converter/stages/onnx_rewrites.py:dilated_max_pools and dilated_transposed_convs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(3, 4, 3, stride=2, dilation=2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x: [1, 3, 12, 11]
+        return nn.functional.max_pool2d(x, 3, stride=1, padding=1, dilation=2), self.up(x)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -594,6 +607,7 @@ square_block = seeded(SquareBlock)
 selective_kernel = seeded(SelectiveKernel)
 embedding_bags = seeded(EmbeddingBags)
 area_resize = seeded(AreaResize)
+dilations = seeded(Dilations)
 
 
 def mobilenet_v2():
