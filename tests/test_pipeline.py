@@ -243,10 +243,10 @@ def test_sample_input_becomes_a_golden_case(tmp_path):
 EXTRA_ARGS = {"embedding_bags": ["--input-dtype", "int64", "--input-dtype", "float32", "--int-high", "10"]}
 
 
-# The last twenty-seven failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
+# The last twenty-eight failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
 # LayerNorms over several axes, circular padding, cdist, uneven adaptive and 3-D pooling, EmbeddingBag, area resizes,
-# dilated pools since) or in random timm and Hugging Face samples (gmixer's square SwiGLU, a ConvNeXt block on a
-# square map, skresnet's stacked paths, the resizes, CLIP's nested outputs, mobilevitv2's wide GroupNorm,
+# dilated pools, a VAE decoder since) or in random timm and Hugging Face samples (gmixer's square SwiGLU, a ConvNeXt
+# block on a square map, skresnet's stacked paths, the resizes, CLIP's nested outputs, mobilevitv2's wide GroupNorm,
 # maxvit_rmlp_nano's equal dimensions, CondConv's computed weights, tnt's position map at batch > 1, mvitv2's relative
 # positions, NesT's rank-5 attention and 6-axis slices, vit_wee's square tokens) before the TF.js audit, the ONNX
 # rewrites and export patches, the blocked reductions and the fixes in converter/stages/onnx2tf_fixes.py.
@@ -283,6 +283,7 @@ EXTRA_ARGS = {"embedding_bags": ["--input-dtype", "int64", "--input-dtype", "flo
         ("embedding_bags", ["2,5", "2,5"]),
         ("area_resize", ["1,3,12,11"]),
         ("dilations", ["1,3,12,11"]),
+        ("linear_decoder", ["2,8"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

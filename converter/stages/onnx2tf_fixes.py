@@ -100,6 +100,12 @@ and width swapped and the output passed as matching (tests/models/small.py:squar
 from it). The fix checks each candidate as MatMul will hold it: its product moved to ONNX's shape by MatMul's own
 rule (_shape_perm), compared with ONNX Runtime's as it is.
 
+transposed_conv_inputs: onnx2tf's ConvTranspose hands its input to tf.nn.conv2d_transpose as onnx2tf holds it,
+where its Conv searches the input's transposes in strict mode. After a view of a Linear's output (a VAE's or a
+DCGAN's decoder: Linear -> view(-1, 32, 4, 4) -> ConvTranspose2d) the input is held in ONNX's layout,
+[1, 32, 4, 4], and the Keras model failed when called ("input depth must be evenly divisible by filter depth";
+tests/models/small.py:linear_decoder). The fix hands such an input over channels-last.
+
 cumulative_axes: onnx2tf's CumSum and CumProd pass ONNX's axis to tf.math.cumsum / cumprod as it is, where its
 other ops convert an axis to the layout they hold the tensor in (common_functions.convert_axis): over a
 channels-last NWC tensor, a cumulative sum along ONNX's last axis (time) ran along the channels (rel 1.13 on
@@ -114,7 +120,7 @@ import hashlib
 import math
 import types
 
-from ..layout import fitting_perms, identity
+from ..layout import channels_last, fitting_perms, identity
 
 REDUCTION_BLOCK = 1024
 VALUE_BUDGET = 2 << 30  # bytes of layer outputs checked_once keeps
@@ -200,6 +206,32 @@ def computed_conv_weights():
         return fixed
 
     with _wrapped_make_node((conv_module, conv_transpose_module), wrap):
+        yield
+
+
+@contextlib.contextmanager
+def transposed_conv_inputs():
+    """Wrap onnx2tf's ConvTranspose converter so that an activation it holds in ONNX's layout reaches it
+    channels-last, as TensorFlow's convolution reads it (module docstring)."""
+    import onnx2tf.ops.ConvTranspose as conv_transpose_module
+    import tensorflow as tf
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            info = tf_layers_dict.get(graph_node.inputs[0].name, {})
+            held, shape = info.get("tf_node"), list(graph_node.inputs[0].shape or [])
+            if (info.get("before_op_output_shape_trans", True) or not hasattr(held, "shape") or len(shape) < 3
+                    or held.shape.as_list() != shape):
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            info["tf_node"] = tf.transpose(held, perm=channels_last(len(shape)))
+            try:
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            finally:
+                info["tf_node"] = held  # other readers of the input get it as it was
+
+        return fixed
+
+    with _wrapped_make_node((conv_transpose_module,), wrap):
         yield
 
 

@@ -563,6 +563,23 @@ class Dilations(nn.Module):
         return nn.functional.max_pool2d(x, 3, stride=1, padding=1, dilation=2), self.up(x)
 
 
+class LinearDecoder(nn.Module):
+    """A VAE's decoder (DCGAN's generator): Linear -> view as a 32-channel 4x4 map -> two transposed
+    convolutions -> sigmoid. onnx2tf held the view in ONNX's layout and handed it to its transposed convolution
+    as channels-last ("input depth must be evenly divisible by filter depth") before
+    converter/stages/onnx2tf_fixes.py:transposed_conv_inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.project = nn.Linear(8, 32 * 4 * 4)
+        self.up1 = nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1)
+        self.up2 = nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # z: [2, 8]
+        x = self.project(z).view(-1, 32, 4, 4)
+        return torch.sigmoid(self.up2(nn.functional.relu(self.up1(x))))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -608,6 +625,7 @@ selective_kernel = seeded(SelectiveKernel)
 embedding_bags = seeded(EmbeddingBags)
 area_resize = seeded(AreaResize)
 dilations = seeded(Dilations)
+linear_decoder = seeded(LinearDecoder)
 
 
 def mobilenet_v2():
