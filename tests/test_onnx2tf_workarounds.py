@@ -162,6 +162,8 @@ def test_batched_matmul_einsums_become_matmul(tmp_path):
     ("bnd,d->bn", [(2, 3, 4), (4,)]),  # nothing kept of the second operand
     ("ij,bjk->bki", [(3, 4), (2, 4, 5)]),  # the batch axis only in the second operand's kept part
     ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),  # attention's scores, as before
+    ("...hij,hjk->...hik", [(2, 4, 3, 5, 6), (3, 6, 7)]),  # an ellipsis in one operand: per-head weights
+    ("...ij,...jk->...ik", [(2, 3, 4, 5), (3, 5, 6)]),  # ellipses of two ranks, right-aligned
 ])
 def test_two_operand_einsums_become_transposes_reshapes_and_a_matmul(tmp_path, equation, shapes):
     import onnxruntime as ort

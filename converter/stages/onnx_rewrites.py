@@ -283,8 +283,8 @@ def _sizes_past_the_batch(data: str, sizes: str, facts: GraphFacts) -> np.ndarra
 
 
 def einsum_as_matmul(node, facts: GraphFacts) -> list:
-    """A two-operand Einsum (no ellipsis, no index twice in one operand, every index of an operand in the other
-    or in the result) as a batched matrix product: each operand transposed to (batch, kept, summed) and
+    """A two-operand Einsum (no index twice in one operand, every index of an operand in the other or in the
+    result; an ellipsis spelled out where the ranks are known) as a batched matrix product: each operand transposed to (batch, kept, summed) and
     (batch, summed, kept) and reshaped to one kept and one summed axis where it has several, MatMul, and the
     product reshaped and transposed to the result's axes. Steps that change nothing are left out: `bhik,bhkj->bhij`
     is one MatMul, `bhik,bhjk->bhij` a Transpose and a MatMul.
@@ -298,6 +298,9 @@ def einsum_as_matmul(node, facts: GraphFacts) -> list:
     if node.op_type != "Einsum" or len(node.input) != 2:
         return [node]
     equation = next((a.s.decode() for a in node.attribute if a.name == "equation"), "").replace(" ", "")
+    equation = _spelled_out(equation, [facts.shapes.get(name) for name in node.input])
+    if equation is None:
+        return [node]
     operands, _, result = equation.partition("->")
     terms = operands.split(",")
     if len(terms) != 2 or "." in equation or any(len(set(t)) != len(t) for t in (*terms, result)):
@@ -348,6 +351,26 @@ def einsum_as_matmul(node, facts: GraphFacts) -> list:
             nodes.append(helper.make_node("Transpose", [product], [out], name=f"{node.name}_out_t",
                                           perm=[order.index(c) for c in result]))
     return nodes
+
+
+def _spelled_out(equation: str, shapes: list) -> str | None:
+    """An Einsum equation with each "..." written as letters of its own, right-aligned across the operands as
+    NumPy aligns them (`...hij,hjk->...hik` on a rank-5 operand: `ABhij,hjk->ABhik`); None where an operand with
+    an ellipsis has no known rank or the result is implicit."""
+    import string
+
+    if "..." not in equation:
+        return equation
+    operands, arrow, result = equation.partition("->")
+    terms = operands.split(",")
+    if not arrow or len(terms) != len(shapes) or any(s is None for t, s in zip(terms, shapes) if "..." in t):
+        return None
+    counts = [len(s) - (len(t) - 3) if "..." in t else 0 for t, s in zip(terms, shapes)]
+    spare = [c for c in string.ascii_letters if c not in equation][:max(counts)]
+    if min(counts) < 0 or len(spare) < max(counts):
+        return None
+    terms = [t.replace("...", "".join(spare[len(spare) - k:])) for t, k in zip(terms, counts)]
+    return ",".join(terms) + "->" + result.replace("...", "".join(spare))
 
 
 def instance_norm_blocked(node, facts: GraphFacts) -> list:
