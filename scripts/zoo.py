@@ -80,6 +80,15 @@ OPEN_ISSUES: dict[tuple[str, str], str] = {
 
 # Failures the zoo found that the pipeline now fixes: (models, what failed, the fix). Rendered into zoo.md.
 FIXED: list[tuple[str, str, str]] = [
+    ("timm skresnet18 (selective-kernel units: paths stacked on a new axis at equal height and width, and a "
+     "dilated path that downsamples)",
+     "saved_model: onnx2tf failed in a Mul ('Dimensions must be equal ... [1,56,56,64,2], [1,64,1,1,2]'): it holds "
+     "the stack as [N, H, W, C, paths], which its broadcasting rules do not expect and search around only when no "
+     "two axes have one length; then TensorFlow refused the convolution with both a stride and a dilation of 2",
+     "converter/stages/onnx2tf_fixes.py:onnx_layout_broadcasts moves the inputs of such a failing op to ONNX's "
+     "layout from the layout their held shapes fit (strict mode's data choosing among several), and "
+     "converter/stages/onnx_rewrites.py:strided_dilations runs such a convolution at stride 1 and slices "
+     "(tests/models/small.py:selective_kernel)"),
     ("timm gmixer_12_224 (any elementwise op on a tensor whose axes after the batch have one length, held in "
      "ONNX's layout: a SwiGLU on as many tokens as its gate is wide)",
      "saved_model parity rel 1.06, first diverging op the Split that chunks the token-mixing GLU's [1, 384, 384] "
