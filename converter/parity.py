@@ -129,7 +129,7 @@ def _judge_spread(result: OutputParity, ref: list[np.ndarray], tolerance: float)
     result.reference_spread = spread
     result.rel_spread = spread / max(result.reference_scale, SCALE_FLOOR)
     result.rel_to_spread = result.max_abs_err / spread if spread > 0 else None
-    if result.rel_spread < SPREAD_FACTOR * tolerance:
+    if spread == 0 or result.rel_spread < SPREAD_FACTOR * tolerance:  # at tolerance 0 too: a constant proves nothing
         varies = f"varies by {result.rel_spread:.2g} of its scale" if spread > 0 else "is the same"
         result.degenerate = True
         result.degenerate_reason = (f"{varies} across {len(ref)} input cases, under {SPREAD_FACTOR:g} x tolerance "

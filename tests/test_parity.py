@@ -61,6 +61,15 @@ def test_reference_that_ignores_the_input_is_degenerate():
     assert result.to_json()["degenerate"] == ["y"]
 
 
+@pytest.mark.parametrize("value", [0.0, 0.5])
+def test_a_constant_reference_is_degenerate_at_tolerance_zero_too(value):
+    """A model whose output is all zeros (timm's zero-initialised head) has a rounding floor of 0, so the stage
+    was judged again at tolerance 0, where 'spread < 10 x 0' is false: the constant passed as verified."""
+    ref = _cases([[value, value]], [[value, value]])
+    out = compare(ref, ref, 0.0, "pytorch").outputs[0]
+    assert out.passed and out.degenerate and out.reference_spread == 0.0
+
+
 def test_a_single_case_cannot_show_a_spread():
     result = compare(_cases([[1.0, 2.0]]), _cases([[1.0, 2.0]]), 1e-4, "pytorch")
     out = result.outputs[0]
