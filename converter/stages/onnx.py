@@ -205,24 +205,27 @@ def _translatable_forms():
 
         return pool
 
-    def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
-                      mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
-        if input.dim() != 2 or max_norm is not None or (padding_idx is not None and mode == "max"):
-            return original_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+    def bagged(original):
+        def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
+                          mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False,
+                          padding_idx=None):
+            if input.dim() != 2 or max_norm is not None or (padding_idx is not None and mode == "max"):
+                return original(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
                                 per_sample_weights, include_last_offset, padding_idx)
-        vectors = F.embedding(input, weight)
-        if per_sample_weights is not None:
-            vectors = vectors * per_sample_weights.unsqueeze(-1)
-        if mode == "max":
-            return vectors.amax(1)
-        kept = (input != padding_idx).unsqueeze(-1).to(vectors.dtype) if padding_idx is not None else None
-        total = (vectors * kept).sum(1) if kept is not None else vectors.sum(1)
-        if mode == "sum":
-            return total
-        return total / kept.sum(1).clamp_min(1) if kept is not None else total / input.shape[1]
+            vectors = F.embedding(input, weight)
+            if per_sample_weights is not None:
+                vectors = vectors * per_sample_weights.unsqueeze(-1)
+            if mode == "max":
+                return vectors.amax(1)
+            kept = (input != padding_idx).unsqueeze(-1).to(vectors.dtype) if padding_idx is not None else None
+            total = (vectors * kept).sum(1) if kept is not None else vectors.sum(1)
+            if mode == "sum":
+                return total
+            return total / kept.sum(1).clamp_min(1) if kept is not None else total / input.shape[1]
 
-    original_bag = F.embedding_bag
-    replacements = {(torch, "cdist"): cdist, (F, "embedding_bag"): embedding_bag,
+        return embedding_bag
+
+    replacements = {(torch, "cdist"): cdist, (F, "embedding_bag"): bagged(F.embedding_bag),
                     **{(F, f"adaptive_{kind}_pool{dims}d"): wrap(getattr(F, f"adaptive_{kind}_pool{dims}d"), dims)
                        for kind, wrap in (("max", max_pooled), ("avg", avg_pooled)) for dims in (1, 2)}}
     originals = {(owner, name): getattr(owner, name) for owner, name in replacements}

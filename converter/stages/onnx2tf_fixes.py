@@ -196,12 +196,8 @@ def computed_conv_weights():
             perm = _filter_perm(list(weight.shape or []), info.get("tf_node")) if computed else None
             if perm is None:
                 return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
-            held = info["tf_node"]
-            info["tf_node"] = tf.transpose(held, perm=perm)
-            try:
+            with _handed_over(info, tf.transpose(info["tf_node"], perm=perm)):
                 return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
-            finally:
-                info["tf_node"] = held  # other readers of the weight get it as it was
 
         return fixed
 
@@ -223,16 +219,24 @@ def transposed_conv_inputs():
             if (info.get("before_op_output_shape_trans", True) or not hasattr(held, "shape") or len(shape) < 3
                     or held.shape.as_list() != shape):
                 return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
-            info["tf_node"] = tf.transpose(held, perm=channels_last(len(shape)))
-            try:
+            with _handed_over(info, tf.transpose(held, perm=channels_last(len(shape)))):
                 return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
-            finally:
-                info["tf_node"] = held  # other readers of the input get it as it was
 
         return fixed
 
     with _wrapped_make_node((conv_transpose_module,), wrap):
         yield
+
+
+@contextlib.contextmanager
+def _handed_over(info: dict, node):
+    """Inside the block, onnx2tf's entry `info` for a tensor holds `node`; other readers get it as it was."""
+    held = info["tf_node"]
+    info["tf_node"] = node
+    try:
+        yield
+    finally:
+        info["tf_node"] = held
 
 
 @contextlib.contextmanager
@@ -330,7 +334,8 @@ def onnx_layout_broadcasts():
                     raise
                 print(f"onnx_layout_broadcasts: {graph_node.op} {graph_node.name} built with ONNX's broadcasting "
                       "(onnx2tf's error above)", flush=True)
-                values = [tf.transpose(node, perm=np.argsort(perm)) for node, perm in held]
+                values = [node if perm == identity(len(perm)) else tf.transpose(node, perm=np.argsort(perm))
+                          for node, perm in held]
                 dtype = next(v.dtype for i, v in zip(inputs, values) if not hasattr(i, "values"))
                 result = ops[graph_node.op](*[tf.cast(v, dtype) for v in values])
                 info = {"optype": graph_node.op, "shape": output.shape, "dtype": output.dtype,
@@ -354,6 +359,7 @@ def onnx_layout_broadcasts():
 def _held_layout(tensor, tf_layers_dict, kwargs) -> tuple | None:
     """(tensor as onnx2tf holds it, perm from ONNX's layout to that) for a constant or an activation of static
     shape, or None. Where the held shape fits several perms (axes of one length), strict mode's data decides."""
+    import numpy as np
     import tensorflow as tf
 
     if hasattr(tensor, "values"):
@@ -366,27 +372,27 @@ def _held_layout(tensor, tf_layers_dict, kwargs) -> tuple | None:
     if not info.get("before_op_output_shape_trans", True) and node.shape.as_list() == shape:
         return node, identity(len(shape))
     perms = [p for p in fitting_perms(tuple(shape), node.shape.as_list()) if p[:1] in ([], [0])]
-    if len(perms) > 1:
-        perms.sort(key=lambda perm: _layout_error(tensor, node, perm, tf_layers_dict, kwargs))
+    values = _strict_values(tensor, node, tf_layers_dict, kwargs) if len(perms) > 1 else None
+    if values is not None:
+        expected, actual = values
+        perms.sort(key=lambda perm: float(np.max(np.abs(np.transpose(expected, perm) - actual))))
     return (node, perms[0]) if perms else None
 
 
-def _layout_error(tensor, node, perm: list[int], tf_layers_dict, kwargs) -> float:
-    """How far `node`, evaluated on strict mode's data, is from ONNX Runtime's value of `tensor` moved by `perm`;
-    0 for every perm where there is no such data."""
-    import numpy as np
+def _strict_values(tensor, node, tf_layers_dict, kwargs) -> tuple | None:
+    """(ONNX Runtime's value of `tensor`, `node`'s value) on strict mode's data; None where there is none."""
     import onnx2tf.utils.common_functions as common
 
     expected = (kwargs.get("onnx_tensor_infos_for_validation") or {}).get(tensor.name)
     if expected is None:
-        return 0.0
+        return None
     inputs = common.get_tf_model_inputs(tf_layers_dict=tf_layers_dict)
     actual = list(common.dummy_tf_inference(
         model=common.tf_keras.Model(inputs=inputs, outputs=[node]), inputs=inputs,
         test_data_nhwc=kwargs.get("test_data_nhwc"),
         custom_input_op_name_np_data_path=kwargs.get("custom_input_op_name_np_data_path"),
         prefilled_input_datas=kwargs.get("tf_input_cache")).values())[0]
-    return float(np.max(np.abs(np.transpose(expected, perm) - actual)))
+    return expected, actual
 
 
 # Ops whose output holds its inputs' elements where they were (onnx2tf builds them without a transpose).

@@ -284,9 +284,9 @@ def _sizes_past_the_batch(data: str, sizes: str, facts: GraphFacts) -> np.ndarra
 
 def einsum_as_matmul(node, facts: GraphFacts) -> list:
     """A two-operand Einsum (no index twice in one operand, every index of an operand in the other or in the
-    result; an ellipsis spelled out where the ranks are known) as a batched matrix product: each operand transposed to (batch, kept, summed) and
-    (batch, summed, kept) and reshaped to one kept and one summed axis where it has several, MatMul, and the
-    product reshaped and transposed to the result's axes. Steps that change nothing are left out: `bhik,bhkj->bhij`
+    result; an ellipsis spelled out where the ranks are known) as a batched matrix product: each operand
+    transposed to (batch, kept, summed) and (batch, summed, kept) and reshaped to one kept and one summed axis
+    where it has several, MatMul, and the product reshaped and transposed to the result's axes. Steps that change nothing are left out: `bhik,bhkj->bhij`
     is one MatMul, `bhik,bhjk->bhij` a Transpose and a MatMul.
 
     onnx2tf keeps Einsum as tf.einsum, which TF.js's wasm backend has no kernel for: maxvit's attention
