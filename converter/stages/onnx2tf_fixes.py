@@ -30,6 +30,14 @@ output's scale, first diverging at an AveragePool. The fix moves such an output 
 what onnx2tf takes it for (the parameter-replacement "post_process_transpose_perm" that onnx2tf's own issues
 #17 and #454 ask users to write by hand, here for every such op). Rank 3 keeps onnx2tf's handling.
 
+leading_axis_transposes: a Transpose whose perm moves the first axis (perm[0] != 0) is not converted axis by axis
+as onnx2tf converts the others; onnx2tf matches the lengths of the TF input's axes with the ONNX output's, each to
+the first free axis of its length (ops/Transpose.py). Where axes have one length that match is a guess: the
+[seq, batch, features] transpose before an LSTM, [8, 8, 16] held as ONNX's, became the identity, and the LSTM ran
+over the batch (timm's sequencer2d_s runs its bidirectional LSTMs over the rows and columns of a 32x32 map: rel
+0.5; tests/models/small.py:square_lstm). The fix builds such a transpose from the layout its input is held in
+(_held_layout: its shape, or strict mode's data where the shape fits several) and holds the output in ONNX's.
+
 checked_once: strict mode chooses many ops' transposes (Reshape, MatMul, Concat, Conv, ...) by running the
 model built so far on data: each such op builds a Keras model from the inputs to its own input and runs it from
 the start (common_functions.dummy_tf_inference), so a model of N ops took O(N^2) layer calls and graph walks.
@@ -177,6 +185,34 @@ def equal_dims_channels_last():
         return fixed
 
     with _wrapped_make_node((transpose_module, reshape_module), wrap):
+        yield
+
+
+@contextlib.contextmanager
+def leading_axis_transposes():
+    """Wrap onnx2tf's Transpose converter so that a transpose that moves the first axis, on a tensor with axes of
+    one length, is built from the layout onnx2tf holds its input in (module docstring)."""
+    import numpy as np
+    import onnx2tf.ops.Transpose as transpose_module
+    import tensorflow as tf
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            perm, output = list(graph_node.attrs.get("perm", [])), graph_node.outputs[0]
+            shape, info = list(output.shape or []), tf_layers_dict.get(output.name, {})
+            if (not perm or perm[0] == 0 or len(set(shape)) == len(shape) or info.get("nwc_nhwc_ndhwc_keep")
+                    or not hasattr(info.get("tf_node"), "shape") or info["tf_node"].shape.as_list() != shape):
+                return result
+            held = _held_layout(graph_node.inputs[0], tf_layers_dict, kwargs)
+            if held is not None:
+                node, layout = held
+                info["tf_node"] = tf.transpose(node, perm=[int(i) for i in np.argsort(layout)[perm]])
+            return result
+
+        return fixed
+
+    with _wrapped_make_node((transpose_module,), wrap):
         yield
 
 

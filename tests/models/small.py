@@ -580,6 +580,20 @@ class LinearDecoder(nn.Module):
         return torch.sigmoid(self.up2(nn.functional.relu(self.up1(x))))
 
 
+class SquareLstm(nn.Module):
+    """A bidirectional LSTM over a batch of as many sequences as steps ([8, 8, 16], batch first): before
+    converter/stages/onnx2tf_fixes.py:leading_axis_transposes, onnx2tf matched the [batch, seq] -> [seq, batch]
+    transpose by axis lengths, took it for the identity and ran the LSTM over the batch (rel 0.53; timm's
+    sequencer2d_s, its LSTMs over the rows and columns of a square map, rel 0.5)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm, self.head = nn.LSTM(16, 12, batch_first=True, bidirectional=True), nn.Linear(24, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.lstm(x)[0])
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -626,6 +640,7 @@ embedding_bags = seeded(EmbeddingBags)
 area_resize = seeded(AreaResize)
 dilations = seeded(Dilations)
 linear_decoder = seeded(LinearDecoder)
+square_lstm = seeded(SquareLstm)
 
 
 def mobilenet_v2():
