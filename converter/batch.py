@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import Interrupted, UsageError, first_line
+from .errors import UsageError, first_line, interruption
 from .raysession import session
 
 STAGE = "batch"
@@ -259,11 +259,11 @@ def _run_on_ray(ray, todo: deque, out_root: Path, workers: int, cwd: Path, count
                 row["limits"]["ray_memory_gb"] = ray_memory_gb
                 (out_root / STATE / f"{job.name}.json").write_text(json.dumps(row, indent=1) + "\n")
                 finish(index, row)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         for ref in in_flight:  # the task's own KeyboardInterrupt kills its process group
             ray.cancel(ref)
         ray.wait(list(in_flight), num_returns=len(in_flight), timeout=10)
-        raise Interrupted(f"interrupted; {len(in_flight)} conversion(s) in flight were stopped", stage=STAGE) from None
+        raise interruption(exc, f"{len(in_flight)} conversion(s) in flight were stopped", stage=STAGE) from None
 
 
 def run_task(job: Job, out_root: Path, cwd: Path, threads: str | None) -> dict:

@@ -11,12 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ConverterError, UsageError
+from .errors import ConverterError, TermSignal, UsageError, stop_on_sigterm
 from .spec import DEFAULT_GATE, DEFAULT_TOLERANCES, QUANTIZE
 
 EPILOG = """exit codes: 0 every stage passed (or was within tolerance on a degenerate reference, which the
 output says); 2 bad usage or input; 3 an artifact failed parity or its int8 accuracy gate;
-4 a conversion failed (e.g. unsupported ops); 130 interrupted. Details: README.md, "Errors and exit codes"."""
+4 a conversion failed (e.g. unsupported ops); 130 interrupted; 143 terminated (SIGTERM). Details: README.md, "Errors and exit codes"."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -217,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: [pipeline] interrupted; the output folder was left as it was", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # outside the pipeline's own handling (loading, the parser)
+        print(f"error: [pipeline] {'terminated (SIGTERM)' if isinstance(exc, TermSignal) else 'interrupted'}; "
+              "the output folder was left as it was", file=sys.stderr)
+        return 143 if isinstance(exc, TermSignal) else 130
     except Exception as exc:  # a bug of ours or a tool's: still one message, the traceback only with -v
         if verbose:
             import traceback
@@ -255,7 +256,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "batch":
         from .batch import main as batch
 
-        return batch(args)
+        with stop_on_sigterm():
+            return batch(args)
     if args.command == "android-assets":
         from .android import install_assets
 
@@ -281,7 +283,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         gate=args.gate or dict(DEFAULT_GATE), keep_float=args.keep_float,
         force=args.force, verbosity=0 if args.quiet else 1 + args.verbose, memory_check=not args.no_memory_check,
     )
-    result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)
+    with stop_on_sigterm():
+        result = convert(args.model, options, weights=args.weights, trust_model=args.trust_model)
     if result.exit_code == 0 and not args.quiet and "tfjs" in args.targets:
         print(f"open it in a browser: {_python()} -m converter serve {result.path} --port 8000")
     return result.exit_code

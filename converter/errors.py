@@ -5,6 +5,10 @@ The CLI turns them into one short message and an exit code; nothing else in the 
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 
 class ConverterError(Exception):
     """Base class: `stage` names the pipeline step, `hint` says what to try next."""
@@ -54,6 +58,42 @@ class Interrupted(ConverterError):
     """The user stopped the run (Ctrl-C); exit code 130 like a shell."""
 
     exit_code = 130
+
+
+class Terminated(Interrupted):
+    """The run was sent SIGTERM (kill, timeout(1), a CI job's cancel); exit code 143 like a shell."""
+
+    exit_code = 143
+
+
+class TermSignal(KeyboardInterrupt):
+    """SIGTERM, raised where the process was (stop_on_sigterm), so that it unwinds as Ctrl-C does: stages stop
+    their children, temporary folders go, and the output folder is left as it was."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Inside the block a SIGTERM raises TermSignal in the main thread; Python's default ends the process at
+    once, leaving a half-written folder and orphaned Node.js and Chromium processes behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+
+    def raise_term(signum, frame):
+        raise TermSignal
+
+    previous = signal.signal(signal.SIGTERM, raise_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interruption(exc: KeyboardInterrupt, message: str, stage: str) -> Interrupted:
+    """The error for a run stopped by Ctrl-C or SIGTERM (`exc`): "interrupted; MESSAGE" or "terminated; ..."."""
+    if isinstance(exc, TermSignal):
+        return Terminated(f"terminated (SIGTERM); {message}", stage=stage)
+    return Interrupted(f"interrupted; {message}", stage=stage)
 
 
 def _rebuild(cls: type, state: dict) -> ConverterError:

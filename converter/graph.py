@@ -421,9 +421,11 @@ class WorkerProcess:
         except (BrokenPipeError, OSError):
             pass  # it ended; its reader reports how
 
-    def close(self) -> None:
+    def close(self, stopped: bool = False) -> None:
         if self.process.poll() is None:
             self.send(("stop",))
+            if stopped:
+                self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -451,12 +453,14 @@ class Workers:
     def __enter__(self) -> Workers:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(stopped=exc_type is not None)
 
-    def close(self) -> None:
+    def close(self, stopped: bool = False) -> None:
+        """`stopped`: the run ended early (Ctrl-C, SIGTERM, an error); workers still busy in a stage are told to
+        stop it (SIGTERM), which lets the stage stop its own children, instead of being waited for."""
         for worker in self.remote.values():
-            worker.close()
+            worker.close(stopped)
 
     def run(self, ctx: Context, progress, cache=None) -> tuple[dict[str, StageResult], dict]:
         """Run every stage of the plan in its worker; return the results in plan order and the outputs by

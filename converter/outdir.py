@@ -23,24 +23,27 @@ STAGE = "output"
 
 
 @contextlib.contextmanager
-def _no_sigint():
-    """Hold Ctrl-C back while the folder is between two states (a rename pair, the cleanup); a Ctrl-C that
-    arrives meanwhile is delivered right after. A Python-level handler, not a signal mask: torch and
-    TensorFlow run threads, and the kernel hands a process's SIGINT to any thread that does not block it."""
+def _signals_held():
+    """Hold Ctrl-C and SIGTERM back while the folder is between two states (a rename pair, the cleanup); one
+    that arrives meanwhile is delivered right after. A Python-level handler, not a signal mask: torch and
+    TensorFlow run threads, and the kernel hands a process's signal to any thread that does not block it."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers, and only it receives KeyboardInterrupt
         return
     pending: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: pending.append(signum)) for signum in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum in held:
+            signal.signal(signum, previous[signum])
         if pending:
-            if callable(previous):
-                previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
-            elif previous == signal.SIG_DFL:
-                os.kill(os.getpid(), signal.SIGINT)
+            signum = pending[0]
+            if callable(previous[signum]):
+                previous[signum](signum, None)  # Python's default SIGINT handler raises KeyboardInterrupt
+            elif previous[signum] == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
 
 
 class OutputFolder:
@@ -126,7 +129,7 @@ class OutputFolder:
         os.umask(umask)
         self.work.chmod(0o777 & ~umask)
         old = None
-        with _no_sigint():
+        with _signals_held():
             try:
                 if target.exists():
                     old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
@@ -144,7 +147,7 @@ class OutputFolder:
         return target
 
     def __exit__(self, *exc_info) -> None:
-        with _no_sigint():  # a second Ctrl-C must not leave the cleanup half done
+        with _signals_held():  # a second Ctrl-C must not leave the cleanup half done
             if self.work is not None:
                 shutil.rmtree(self.work, ignore_errors=True)
                 self.work = None

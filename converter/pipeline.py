@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import golden, resources
 from .capture import captured
-from .errors import ConversionError, ConverterError, Interrupted, ParityError, UsageError
+from .errors import ConversionError, ConverterError, ParityError, UsageError, interruption
 from .graph import Workers, all_targets, plan
 from .loading import LoadedModel, load_model
 from .outdir import OutputFolder
@@ -65,11 +65,11 @@ def convert(model: str | LoadedModel, options: Options, *, weights: Path | None 
     with OutputFolder(options.out_dir, options.force) as folder:
         try:
             return _run(model, options, folder, weights, trust_model, progress, started)
-        except KeyboardInterrupt:
-            # The commit holds Ctrl-C back until the new folder is in place, so it lands before or after.
+        except KeyboardInterrupt as exc:
+            # The commit holds Ctrl-C and SIGTERM back until the new folder is in place, so they land before or after.
             where = (f"the new folder was already in place at {folder.committed}" if folder.committed
                      else "the output folder was left as it was")
-            raise Interrupted(f"interrupted; {where}", stage="pipeline") from None
+            raise interruption(exc, where, stage="pipeline") from None
         except OSError as exc:
             # Writing golden data, metadata, logs or the report (stages catch their own): a full disk, mostly.
             if exc.errno == errno.ENOSPC:

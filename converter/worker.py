@@ -18,9 +18,12 @@ import contextlib
 import io
 import os
 import pickle
+import signal
 import struct
 import sys
 from pathlib import Path
+
+from .errors import TermSignal
 
 
 def _array(dtype: str, shape: tuple, data: bytes):
@@ -85,6 +88,18 @@ class LazyModel:
         return getattr(self._loaded, name)
 
 
+def _stop_once() -> None:
+    """Ctrl-C or SIGTERM (the main process stops a worker busy in a stage with it) unwinds the stage, whose
+    cleanup stops its own children (Node.js, Chromium); a second signal, by either route, cannot cut that short."""
+    def stop(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise TermSignal if signum == signal.SIGTERM else KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(log_path: str) -> int:
     # The protocol keeps the original descriptors; everything else written to 1 and 2 goes to the log.
     channel = Channel(os.fdopen(os.dup(0), "rb"), os.fdopen(os.dup(1), "wb"))
@@ -93,6 +108,7 @@ def main(log_path: str) -> int:
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
+    _stop_once()
 
     from .graph import Board, run_stages
 

@@ -1,14 +1,17 @@
 """Ctrl-C in the middle of each stage, as a user sends it (SIGINT to the whole process group, so the Node.js
-runner and any other child get it too): exit 130, the previous folder untouched, nothing left behind."""
+runner and any other child get it too): exit 130, the previous folder untouched, nothing left behind. And
+SIGTERM to the converter's own processes: exit 143, the same, and no process of the run left running."""
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +82,68 @@ def test_ctrl_c_while_loading(tmp_path):
     assert proc.returncode == 130, rest + err
     assert "interrupted" in err and "Traceback" not in err, err
     assert_intact(out, before)
+
+
+@pytest.mark.slow
+def test_sigterm_in_browser_stage(tmp_path):
+    """SIGTERM to the converter's own processes (kill, timeout(1), pkill -f) while Chromium runs: exit 143 as
+    Ctrl-C exits 130, the folder as it was, and no process of the run outlives it (Python's default SIGTERM left
+    Chromium running and a 700 MB partial folder). Playwright starts Chromium in a session of its own, so the
+    run's processes are its descendants, not its process group."""
+    out = tmp_path / "out"
+    before = make_previous(out)
+    proc = _start(out, "browser", "mlp")
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(r"^\[\d+/\d+\] browser\s+\.\.\.$", line):
+            break
+    deadline = time.monotonic() + 120
+    while not any("chromium" in command for command in _descendants(proc.pid).values()):
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(seen)
+        time.sleep(0.1)
+    running = _descendants(proc.pid)
+    for pid, command in [(proc.pid, ""), *running.items()]:
+        if pid == proc.pid or "converter.worker" in command:
+            os.kill(pid, signal.SIGTERM)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, "".join(seen) + rest + err
+    assert "error: [pipeline] terminated (SIGTERM); the output folder was left as it was" in err, err
+    assert_intact(out, before)
+    # The workers are gone, and Node.js with them; Chromium closes when its pipe to Node.js does.
+    assert [command for command in _alive(running) if "chromium" not in command] == []
+    deadline = time.monotonic() + 5
+    while _alive(running) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(running) == []
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """pid -> command line of every process below `root`."""
+    children, commands = collections.defaultdict(list), {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            commands[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue  # it ended meanwhile
+        children[parent].append(int(stat.parent.name))
+    found, todo = {}, [root]
+    while todo:
+        for child in children[todo.pop()]:
+            found[child] = commands[child]
+            todo.append(child)
+    return found
+
+
+def _alive(processes: dict[int, str]) -> list[str]:
+    """The command lines of those `processes` still running (a pid taken again has another command line)."""
+    alive = []
+    for pid, command in processes.items():
+        try:
+            if (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() == command
+                    and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"):
+                alive.append(command)
+        except OSError:
+            continue
+    return alive
