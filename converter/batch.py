@@ -59,6 +59,9 @@ STATE = ".batch"  # per model: NAME.log (the converter's output) and NAME.json (
 LINE_FORMAT = "write each line as `NAME: MODEL [convert options] [--max-rss-gb G] [--timeout S]`"
 LIMITS = {"--max-rss-gb": "max_rss_gb", "--timeout": "timeout_s"}
 OBJECT_STORE_BYTES = 100 * 2**20  # the tasks pass only their rows through Ray
+# Seconds a conversion stopped by its time limit, or by a Ctrl-C on the driver (which waits 10 s for its tasks),
+# has to tidy up after SIGTERM before SIGKILL.
+STOP_GRACE_S = {"limit": 20.0, "cancel": 5.0}
 
 
 @dataclass(frozen=True)
@@ -285,8 +288,7 @@ def run_task(job: Job, out_root: Path, cwd: Path, threads: str | None) -> dict:
             killed, peak = watch(proc, job.timeout_s, job.max_rss_gb * 1e9)
         finally:  # cancelled (Ctrl-C on the driver): the conversion goes with the task
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _stop_group(proc, grace=STOP_GRACE_S["cancel"])
     row = _row(job, out_root, command, proc.returncode, time.perf_counter() - started, peak)
     if killed:
         row.update(status="killed", error=killed)
@@ -358,11 +360,25 @@ def watch(proc: subprocess.Popen, timeout: float, max_rss: float) -> tuple[str, 
         elif time.monotonic() > deadline:
             why = f"killed: over the {timeout:.0f} s time limit"
         if why:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            # Past the time limit the conversion is stopped as Ctrl-C stops it, so that it tidies its folder and
+            # children; past the memory limit at once.
+            _stop_group(proc, grace=STOP_GRACE_S["limit"] if rss <= max_rss else 0)
             return why, peak
         time.sleep(1.0)
     return "", peak
+
+
+def _stop_group(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM to `proc`'s process group, then SIGKILL if it still runs after `grace` seconds."""
+    if grace > 0:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def said(log: Path) -> str:

@@ -159,6 +159,8 @@ def test_limits_kill_their_model_while_another_passes_and_a_changed_line_runs_ag
     assert rows["digits"]["status"] == "passed" and rows["digits"]["exit_code"] == 0
     assert rows["sleeper"]["status"] == "killed" and rows["sleeper"]["limits"]["timeout_s"] == 5
     assert rows["sleeper"]["error"] == "killed: over the 5 s time limit" and rows["sleeper"]["seconds"] < 15
+    # Stopped by SIGTERM, the sleeper's conversion removed its work folder and lock (SIGKILL left them).
+    assert [p.name for p in out_root.iterdir() if p.name.startswith(".sleeper.")] == []
     assert rows["hog"]["status"] == "killed" and rows["hog"]["error"] == "killed: memory above 3.5 GB"
     assert (tmp_path / "allocating").exists() and rows["hog"]["peak_rss_gb"] > 3.5
     assert rows["hog"]["limits"] == {"max_rss_gb": 3.5, "timeout_s": 120, "ray_memory_gb": 3.5}
