@@ -30,6 +30,14 @@ output's scale, first diverging at an AveragePool. The fix moves such an output 
 what onnx2tf takes it for (the parameter-replacement "post_process_transpose_perm" that onnx2tf's own issues
 #17 and #454 ask users to write by hand, here for every such op). Rank 3 keeps onnx2tf's handling.
 
+transposed_inputs_flagged: onnx2tf holds an image input channels-last and a sequence input it keeps as NCW
+transposed to NWC, and records that in a flag (before_op_output_shape_trans) that every op reads to convert its
+axes. It sets the flag by comparing the held shape with ONNX's, which are equal when the axes after the batch have
+one length: a sequence of [6, 6, 6] or a map of 8 channels on 8x8 was flagged as held in ONNX's layout, and
+x[:, 1] took a feature instead of a time step (rel 1.15; a GRUCell run over 6 steps of 6 sequences of 6 features,
+rel 1.24; x[:, 2] of [1, 8, 8, 8] rel 1.71; tests/models/small.py:square_steps). The fix flags such an input by
+the transpose onnx2tf gave it (its ncw_nchw_ncdhw_perm).
+
 leading_axis_transposes: a Transpose whose perm moves the first axis (perm[0] != 0) is not converted axis by axis
 as onnx2tf converts the others; onnx2tf matches the lengths of the TF input's axes with the ONNX output's, each to
 the first free axis of its length (ops/Transpose.py). Where axes have one length that match is a guess: the
@@ -185,6 +193,26 @@ def equal_dims_channels_last():
         return fixed
 
     with _wrapped_make_node((transpose_module, reshape_module), wrap):
+        yield
+
+
+@contextlib.contextmanager
+def transposed_inputs_flagged():
+    """Wrap onnx2tf's Input converter so that a graph input it holds transposed is flagged so (module docstring)."""
+    import onnx2tf.ops.Input as input_module
+
+    def wrap(make_node):
+        def fixed(*, graph_input, tf_layers_dict, **kwargs):
+            result = make_node(graph_input=graph_input, tf_layers_dict=tf_layers_dict, **kwargs)
+            info = tf_layers_dict.get(graph_input.name, {})
+            perm = info.get("ncw_nchw_ncdhw_perm")
+            if perm is not None and list(perm) != identity(len(perm)):
+                info["before_op_output_shape_trans"] = True
+            return result
+
+        return fixed
+
+    with _wrapped_make_node((input_module,), wrap):
         yield
 
 

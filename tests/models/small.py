@@ -594,6 +594,24 @@ class SquareLstm(nn.Module):
         return self.head(self.lstm(x)[0])
 
 
+class SquareSteps(nn.Module):
+    """A GRUCell run step by step over a sequence of as many steps as sequences and features ([6, 6, 6]), and one
+    channel of a map of 8 channels on 8x8: onnx2tf flagged both inputs as held in ONNX's layout, since their
+    transposed shapes look the same, and x[:, t] took features instead of steps (rel 1.24 and 1.71) before
+    converter/stages/onnx2tf_fixes.py:transposed_inputs_flagged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell, self.head = nn.GRUCell(6, 6), nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, steps = torch.zeros(x.shape[0], 6), []
+        for t in range(x.shape[1]):
+            h = self.cell(x[:, t], h)
+            steps.append(h)
+        return torch.stack(steps, 1), self.head(image[:, 2])
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -641,6 +659,7 @@ area_resize = seeded(AreaResize)
 dilations = seeded(Dilations)
 linear_decoder = seeded(LinearDecoder)
 square_lstm = seeded(SquareLstm)
+square_steps = seeded(SquareSteps)
 
 
 def mobilenet_v2():
