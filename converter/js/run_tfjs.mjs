@@ -101,7 +101,9 @@ async function runCases(request) {
         for (let i = 0; i < outs.length; i++) {
           if (outs[i].error) { described.push(outs[i]); continue; }
           const file = `${c.out_prefix}_${tf.getBackend()}_${index}_${start + offset + i}.bin`;
-          const data = await outs[i].data();
+          // The cpu backend casts int32 to float32 without copying: data() is then an Int32Array of the values.
+          const values = await outs[i].data();
+          const data = values instanceof ARRAY[outs[i].dtype] ? values : ARRAY[outs[i].dtype].from(values);
           fs.writeFileSync(file, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
           described.push({ file, shape: outs[i].shape, dtype: outs[i].dtype });
         }

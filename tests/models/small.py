@@ -612,6 +612,22 @@ class SquareSteps(nn.Module):
         return torch.stack(steps, 1), self.head(image[:, 2])
 
 
+class Ranking(nn.Module):
+    """Scores ranked: top-k values, gathered back by their indices, a sorted prefix, and the argmax as a float.
+    TF.js's cpu backend casts int32 to float32 without copying the data, and the Node.js runner wrote that
+    Int32Array as float32 bytes: a false parity failure (max abs 9 on the argmax) until converter/js/run_tfjs.mjs
+    converted it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(10, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # x: [4, 10]
+        s = self.score(x)
+        values, indices = s.topk(3, dim=-1)
+        return values + torch.gather(s, 1, indices), s.sort(dim=-1, descending=True)[0][:, :5], s.argmax(-1).float()
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -660,6 +676,7 @@ dilations = seeded(Dilations)
 linear_decoder = seeded(LinearDecoder)
 square_lstm = seeded(SquareLstm)
 square_steps = seeded(SquareSteps)
+ranking = seeded(Ranking)
 
 
 def mobilenet_v2():
