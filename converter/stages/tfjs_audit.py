@@ -43,7 +43,17 @@ package version changes it. Four checks:
        before:  AddN(matmul_a, matmul_b, ^while/loop_body_control)
        after:   AddN(matmul_a, matmul_b)
 
-5. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
+5. Kernels that write into an input. The cpu backend's TensorScatterUpdate returns its `tensor` input's own
+   buffer with the updates written into it (tfjs-backend-cpu kernels/TensorScatterUpdate.js: scatterImpl takes
+   that input's TensorBuffer as its output). A constant input keeps the first run's updates, so every later run
+   starts from them: a mixture-of-experts router, `zeros_like(w).scatter(-1, top_k_indices, top_k_weights)`,
+   was right on the first case and off by rel 0.61 on the second; an activation input would change under its
+   other readers. That input is copied first, by adding a zero (a new buffer on every backend):
+
+       before:  TensorScatterUpdate(zeros, indices, updates)
+       after:   TensorScatterUpdate(AddV2(zeros, 0), indices, updates)
+
+6. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
    backend; what is missing is one error naming the nodes, kernels and backends.
 """
 
@@ -85,9 +95,11 @@ class Rewrite:
     what: str  # e.g. "activation tanh", "rank-4 bias"
     backends: list[str]  # the backends that could not run it fused, or that compute it wrong
     fix: str = "unfused"  # "unfused": split off the fused op; "tiled": an operand tiled over its batch axes;
-    # "dropped": control inputs taken off
+    # "dropped": control inputs taken off; "copied": an input the kernel writes into copied first
 
     def describe(self) -> str:
+        if self.fix == "copied":
+            return f"{self.op} {self.node}: {self.what} copied ({', '.join(self.backends)} would write into it)"
         if self.fix == "dropped":
             return f"{self.op} {self.node}: {self.what} dropped (TF.js would read them as operands)"
         if self.fix == "tiled":
@@ -121,6 +133,12 @@ class _Graph:
 
     def scalar(self, value: float) -> str:
         return self._constant(f"converter/rewrite_const/{float(value)!r}", np.array(value, dtype="<f4"))
+
+    def zero(self, dtype: dict) -> str | None:
+        """A scalar 0 of `dtype` (a node's "T" attribute), or None for a dtype other than float32 and int32."""
+        numpy_dtype = {"DT_FLOAT": "<f4", "DT_INT32": "<i4"}.get(dtype.get("type"))
+        return None if numpy_dtype is None else self._constant(f"converter/rewrite_const/zero/{dtype['type']}",
+                                                                np.array(0, dtype=numpy_dtype))
 
     def ints(self, values: list[int]) -> str:
         """A 1-D int32 constant (a shape, Tile's multiples)."""
@@ -217,6 +235,7 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
     table, converter_attrs = support()["backends"], support()["converter_attrs"]
     graph = _Graph(model_json)
     rewrites, impossible = _data_inputs_only(graph, list(backends))
+    rewrites += _copied_inputs(graph, list(backends))
     for node in graph.nodes:
         if node["op"] not in FUSED:
             continue
@@ -269,6 +288,25 @@ def _data_inputs_only(graph: _Graph, backends: list[str]) -> tuple[list[Rewrite]
                                 fix="dropped"))
     return rewrites, impossible
 
+
+
+# The input each kernel writes into, and the backends whose kernel does (module docstring, 5).
+WRITES_INTO_INPUT = {"TensorScatterUpdate": (0, ["cpu"])}
+
+
+def _copied_inputs(graph: _Graph, backends: list[str]) -> list[Rewrite]:
+    """Give the kernels that write into an input a copy of it (module docstring, 5)."""
+    rewrites = []
+    for node in graph.nodes:
+        index, writers = WRITES_INTO_INPUT.get(node["op"], (0, []))
+        writers = [b for b in writers if b in backends]
+        dtype = node["attr"].get("T", {"type": "DT_FLOAT"})
+        if not writers or graph.zero(dtype) is None:
+            continue
+        source = node["input"][index]
+        node["input"][index] = graph.node(f"{node['name']}/input_copy", "AddV2", [source, graph.zero(dtype)], dtype)
+        rewrites.append(Rewrite(node["name"], node["op"], f"input {source}", writers, fix="copied"))
+    return rewrites
 
 
 def _unfuse(graph: _Graph, node: dict, extra: str, activation: str, bias_rank: int, lacking: list[str],

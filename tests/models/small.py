@@ -628,6 +628,22 @@ class Ranking(nn.Module):
         return values + torch.gather(s, 1, indices), s.sort(dim=-1, descending=True)[0][:, :5], s.argmax(-1).float()
 
 
+class ExpertRouting(nn.Module):
+    """A mixture of experts routed by top-2 gates scattered into zeros: TF.js's cpu backend wrote the scatter into
+    its constant zeros, so the second case started from the first's gates (rel 0.61) until
+    converter/stages/tfjs_audit.py copied that input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.experts = nn.Linear(16, 4), nn.ModuleList(nn.Linear(16, 16) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [1, 6, 16]
+        weights = self.gate(x).softmax(-1)
+        top, index = weights.topk(2, -1)
+        routed = torch.zeros_like(weights).scatter(-1, index, top)
+        return sum(routed[..., i:i + 1] * expert(x) for i, expert in enumerate(self.experts))
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -677,6 +693,7 @@ linear_decoder = seeded(LinearDecoder)
 square_lstm = seeded(SquareLstm)
 square_steps = seeded(SquareSteps)
 ranking = seeded(Ranking)
+expert_routing = seeded(ExpertRouting)
 
 
 def mobilenet_v2():
