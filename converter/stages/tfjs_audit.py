@@ -300,7 +300,7 @@ def _copied_inputs(graph: _Graph, backends: list[str]) -> list[Rewrite]:
     for node in graph.nodes:
         index, writers = WRITES_INTO_INPUT.get(node["op"], (0, []))
         writers = [b for b in writers if b in backends]
-        dtype = node["attr"].get("T", {"type": "DT_FLOAT"})
+        dtype = node.get("attr", {}).get("T", {"type": "DT_FLOAT"})
         if not writers or graph.zero(dtype) is None:
             continue
         source = node["input"][index]
