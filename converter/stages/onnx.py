@@ -167,8 +167,11 @@ def _translatable_forms():
     bin too: torch.onnx writes them as gathers of padded windows over rank-6 tensors, which onnx2tf got wrong
     behind F.interpolate(mode="area") (rel 1.3). And F.embedding_bag of fixed-length bags (2-D input), which
     torch.onnx writes as a Loop over a sequence of bags that onnx2tf cannot convert (its body holds CastLike), as
-    the embedding's sum, mean or max over each bag. Patched as torch's and torch.nn.functional's attributes, which
-    nn.AdaptiveMaxPool2d, nn.EmbeddingBag and most models call; other calls keep the originals."""
+    the embedding's sum, mean or max over each bag. F.rrelu in eval mode (aten.rrelu_with_noise) as the leaky ReLU
+    it is then, with the mean of its two slopes. torch.cumprod (prims.prod) of floats as the exponential of a
+    cumulative sum of logarithms, signed by the parity of the negatives so far (a zero gives exp(-inf) = 0 from
+    there on). Patched as torch's, torch.Tensor's and torch.nn.functional's attributes, which nn.AdaptiveMaxPool2d,
+    nn.EmbeddingBag, nn.RReLU and most models call; other calls keep the originals."""
     import torch
     import torch.nn.functional as F
 
@@ -225,7 +228,28 @@ def _translatable_forms():
 
         return embedding_bag
 
+    def rrelu(original):
+        def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+            if training:
+                return original(input, lower, upper, training, inplace)
+            return F.leaky_relu(input, (lower + upper) / 2, inplace)
+
+        return rrelu
+
+    def cumprod(original):
+        def cumprod(input, dim, *, dtype=None, out=None):
+            if out is not None or not input.is_floating_point():
+                return original(input, dim, dtype=dtype, out=out)
+            x = input if dtype is None else input.to(dtype)
+            magnitude = torch.exp(torch.cumsum(torch.log(x.abs()), dim))  # exp(-inf) = 0 from the first zero on
+            negatives = torch.cumsum((x < 0).to(x.dtype), dim)
+            return magnitude * (1 - 2 * torch.remainder(negatives, 2))
+
+        return cumprod
+
     replacements = {(torch, "cdist"): cdist, (F, "embedding_bag"): bagged(F.embedding_bag),
+                    (F, "rrelu"): rrelu(F.rrelu), (torch, "cumprod"): cumprod(torch.cumprod),
+                    (torch.Tensor, "cumprod"): cumprod(torch.Tensor.cumprod),
                     **{(F, f"adaptive_{kind}_pool{dims}d"): wrap(getattr(F, f"adaptive_{kind}_pool{dims}d"), dims)
                        for kind, wrap in (("max", max_pooled), ("avg", avg_pooled)) for dims in (1, 2)}}
     originals = {(owner, name): getattr(owner, name) for owner, name in replacements}

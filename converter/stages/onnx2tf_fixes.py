@@ -28,7 +28,9 @@ output is held as ONNX's layout, though; after a NCHW -> NHWC -> NCHW permute pa
 64 channels on a 64x64 map) the data was read along the wrong axes: maxvit_rmlp_nano_rw_256 off by 1.43 of its
 output's scale, first diverging at an AveragePool. The fix moves such an output to channels-last, so that it is
 what onnx2tf takes it for (the parameter-replacement "post_process_transpose_perm" that onnx2tf's own issues
-#17 and #454 ask users to write by hand, here for every such op). Rank 3 keeps onnx2tf's handling.
+#17 and #454 ask users to write by hand, here for every such op). Rank 3 too: the transpose of a Conv1d's
+[2, 16, 16] output, held as ONNX's but flagged NWC, handed its MatMul (a Gram matrix, y @ y.transpose(1, 2)) validation
+data in the wrong layout, and strict mode picked the wrong product (rel 1.03; tests/models/small.py:gram_matrix).
 
 transposed_inputs_flagged: onnx2tf holds an image input channels-last and a sequence input it keeps as NCW
 transposed to NWC, and records that in a flag (before_op_output_shape_trans) that every op reads to convert its
@@ -99,7 +101,10 @@ the same value"), MatMul's excepted. An elementwise op leaves its input where it
 [1, 16, 16] output in ONNX's layout, the bias Add's output was flagged channels-last, and a SwiGLU's chunk along
 the last axis split the tokens instead (timm's gmixer_12_224, rel 1.06, first diverging op that Split;
 tests/models/small.py:square_glu, rel 0.87). The fix keeps such an op's output flagged as its activation inputs
-are when none of them is flagged channels-last.
+are when none of them is flagged channels-last. And where one input is held channels-last and another in ONNX's
+layout with the same held shape, onnx2tf transposes neither: torch.where(mask, scores, x.abs()) over a [2, 8, 8]
+sequence (held NWC) and a Linear's scores (held as ONNX's) mixed time steps with features (rel 1.7;
+tests/models/small.py:gated_scores). The fix moves the ONNX-layout inputs channels-last first.
 
 onnx_side_data: strict mode runs ONNX Runtime and the Keras model on the same input files
 (saved_model._strict_mode_data writes them in the layout onnx2tf gives its inputs, channels-last). Before ONNX
@@ -171,7 +176,7 @@ def channels_last_add():
 
 @contextlib.contextmanager
 def equal_dims_channels_last():
-    """Wrap onnx2tf's Transpose and Reshape converters so that an output of rank 4 or 5 whose axes after the
+    """Wrap onnx2tf's Transpose and Reshape converters so that an output of rank 3 to 5 whose axes after the
     batch all have one length, which onnx2tf will take for channels-last, is moved there."""
     import onnx2tf.ops.Reshape as reshape_module
     import onnx2tf.ops.Transpose as transpose_module
@@ -183,7 +188,7 @@ def equal_dims_channels_last():
             for output in graph_node.outputs:
                 info = tf_layers_dict.get(output.name, {})
                 node, shape = info.get("tf_node"), list(output.shape or [])
-                if (len(shape) in (4, 5) and all(isinstance(d, int) and d > 1 for d in shape[1:])
+                if (len(shape) in (3, 4, 5) and all(isinstance(d, int) and d > 1 for d in shape[1:])
                         and len(set(shape[1:])) == 1 and info.get("before_op_output_shape_trans")
                         and not info.get("nwc_nhwc_ndhwc_keep") and hasattr(node, "shape")
                         and node.shape.as_list()[1:] == shape[1:]):
@@ -293,14 +298,18 @@ def transposed_conv_inputs():
 
 
 @contextlib.contextmanager
-def _handed_over(info: dict, node):
-    """Inside the block, onnx2tf's entry `info` for a tensor holds `node`; other readers get it as it was."""
-    held = info["tf_node"]
-    info["tf_node"] = node
+def _handed_over(info: dict, node, **entries):
+    """Inside the block, onnx2tf's entry `info` for a tensor holds `node` (and `entries`, as flags); other readers
+    get it as it was."""
+    changed = {"tf_node": node, **entries}
+    held = {key: info[key] for key in changed if key in info}
+    info.update(changed)
     try:
         yield
     finally:
-        info["tf_node"] = held
+        for key in changed:
+            info.pop(key, None)
+        info.update(held)
 
 
 @contextlib.contextmanager
@@ -438,7 +447,7 @@ def _held_layout(tensor, tf_layers_dict, kwargs) -> tuple | None:
     perms = [p for p in fitting_perms(tuple(shape), node.shape.as_list()) if p[:1] in ([], [0])]
     values = _strict_values(tensor, node, tf_layers_dict, kwargs) if len(perms) > 1 else None
     if values is not None:
-        expected, actual = values
+        expected, actual = (np.asarray(v, np.float64) for v in values)  # masks too
         perms.sort(key=lambda perm: float(np.max(np.abs(np.transpose(expected, perm) - actual))))
     return (node, perms[0]) if perms else None
 
@@ -468,15 +477,27 @@ ELEMENTWISE = ("Abs", "Add", "And", "Cast", "Ceil", "Clip", "Cos", "Div", "Elu",
 
 @contextlib.contextmanager
 def elementwise_layouts_kept():
-    """Wrap onnx2tf's elementwise ops so that an output is not flagged channels-last for its equal axes alone when
-    no activation input is (module docstring)."""
+    """Wrap onnx2tf's elementwise ops so that inputs held in two layouts that the shapes cannot tell apart meet in
+    one, and an output is not flagged channels-last for its equal axes alone when no activation input is (module
+    docstring)."""
     import importlib
+
+    import tensorflow as tf
 
     modules = [importlib.import_module(f"onnx2tf.ops.{op}") for op in ELEMENTWISE]
 
     def wrap(make_node):
         def fixed(*, graph_node, tf_layers_dict, **kwargs):
-            result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            moved = _onnx_layout_partners(graph_node, tf_layers_dict, kwargs)
+            with contextlib.ExitStack() as stack:
+                for info, rank in moved:
+                    stack.enter_context(_handed_over(info, tf.transpose(info["tf_node"], perm=channels_last(rank)),
+                                                     before_op_output_shape_trans=True))
+                result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            if moved:
+                for output in graph_node.outputs:
+                    tf_layers_dict.get(output.name, {})["before_op_output_shape_trans"] = True
+                return result
             held = [tf_layers_dict.get(i.name, {}) for i in graph_node.inputs if not hasattr(i, "values")]
             if held and not any(h.get("before_op_output_shape_trans", True) or h.get("nhwc") for h in held):
                 for output in graph_node.outputs:
@@ -490,6 +511,25 @@ def elementwise_layouts_kept():
 
     with _wrapped_make_node(modules, wrap):
         yield
+
+
+def _onnx_layout_partners(graph_node, tf_layers_dict, kwargs) -> list[tuple[dict, int]]:
+    """(entry, rank) of each activation input of an elementwise op that onnx2tf holds in ONNX's layout while
+    another of the output's rank is held channels-last with the same held shape, so that onnx2tf sees nothing to
+    transpose. Where a held shape fits several layouts, strict mode's data tells (_held_layout)."""
+    rank = len(graph_node.outputs[0].shape or [])
+    inputs = [t for t in graph_node.inputs if not hasattr(t, "values") and len(t.shape or []) == rank]
+    flags = [tf_layers_dict.get(t.name, {}).get("before_op_output_shape_trans", True) for t in inputs]
+    if rank < 3 or all(flags) or not any(flags):  # one layout, as far as onnx2tf knows: nothing to align
+        return []
+    layouts = []
+    for tensor in inputs:
+        held = _held_layout(tensor, tf_layers_dict, kwargs)
+        if held is None:
+            return []
+        layouts.append((tf_layers_dict[tensor.name], held[1], held[0].shape.as_list()))
+    last = [shape for _, perm, shape in layouts if perm == channels_last(rank)]
+    return [(info, rank) for info, perm, shape in layouts if perm == identity(rank) and shape in last]
 
 
 def onnx_side_path(path) -> str:

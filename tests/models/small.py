@@ -644,6 +644,38 @@ class ExpertRouting(nn.Module):
         return sum(routed[..., i:i + 1] * expert(x) for i, expert in enumerate(self.experts))
 
 
+class GatedScores(nn.Module):
+    """Scores masked where they are low, soft-maxed, then kept where the mask holds and taken from the input
+    elsewhere, as a running product, through an RReLU ([2, 8, 8]: as many steps as features). torch.onnx could not
+    export torch.cumprod (prims.prod) or eval-mode RReLU (aten.rrelu_with_noise) before the export patches in
+    converter/stages/onnx.py, and onnx2tf combined the input (held NWC) with the scores (held as ONNX's) without
+    a transpose (rel 1.7) before converter/stages/onnx2tf_fixes.py:elementwise_layouts_kept aligned them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score, self.act = nn.Linear(8, 8), nn.RReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.score(x)
+        keep = s > 0.1
+        s = s.masked_fill(~keep, -1e4).softmax(-1)
+        return self.act(torch.where(keep, s, x.abs()).cumprod(-1) - 0.5)
+
+
+class GramMatrix(nn.Module):
+    """A Gram matrix of a Conv1d's features over as many positions as channels ([2, 16, 16]), y @ y^T, plus the
+    input: onnx2tf flagged the transpose as NWC while holding it as ONNX's, and its MatMul picked the wrong product
+    (rel 1.03) before converter/stages/onnx2tf_fixes.py:equal_dims_channels_last covered rank 3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv1d(16, 16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.features(x)
+        return y @ y.transpose(1, 2) / 16 + x
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -694,6 +726,8 @@ square_lstm = seeded(SquareLstm)
 square_steps = seeded(SquareSteps)
 ranking = seeded(Ranking)
 expert_routing = seeded(ExpertRouting)
+gated_scores = seeded(GatedScores)
+gram_matrix = seeded(GramMatrix)
 
 
 def mobilenet_v2():
