@@ -29,8 +29,9 @@ output is held as ONNX's layout, though; after a NCHW -> NHWC -> NCHW permute pa
 output's scale, first diverging at an AveragePool. The fix moves such an output to channels-last, so that it is
 what onnx2tf takes it for (the parameter-replacement "post_process_transpose_perm" that onnx2tf's own issues
 #17 and #454 ask users to write by hand, here for every such op). Rank 3 too: the transpose of a Conv1d's
-[2, 16, 16] output, held as ONNX's but flagged NWC, handed its MatMul (a Gram matrix, y @ y.transpose(1, 2)) validation
-data in the wrong layout, and strict mode picked the wrong product (rel 1.03; tests/models/small.py:gram_matrix).
+[2, 16, 16] output, held as ONNX's but flagged NWC, handed its MatMul (a Gram matrix, y @ y.transpose(1, 2))
+validation data in the wrong layout, and strict mode picked the wrong product (rel 1.03;
+tests/models/small.py:gram_matrix).
 
 transposed_inputs_flagged: onnx2tf holds an image input channels-last and a sequence input it keeps as NCW
 transposed to NWC, and records that in a flag (before_op_output_shape_trans) that every op reads to convert its
