@@ -247,15 +247,15 @@ EXTRA_ARGS = {"embedding_bags": ["--input-dtype", "int64", "--input-dtype", "flo
 BROWSER_MODELS = {"mlp_layernorm_gelu", "attention_block", "two_inputs", "residual_cnn", "embedding_bags"}
 
 
-# The last thirty-four failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
+# The last thirty-five failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
 # LayerNorms over several axes, circular padding, cdist, uneven adaptive and 3-D pooling, EmbeddingBag, area resizes,
 # dilated pools, a VAE decoder, an LSTM over as many sequences as steps, inputs of equal axes, an argmax as a float,
-# top-k expert routing, a running product, a Gram matrix since) or in random timm and Hugging Face samples (gmixer's
-# square SwiGLU, a ConvNeXt block on a square map, skresnet's stacked paths, the resizes, CLIP's nested outputs,
-# mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed weights, tnt's position map
-# at batch > 1, mvitv2's relative positions, NesT's rank-5 attention and 6-axis slices, vit_wee's square tokens)
-# before the TF.js audit, the ONNX rewrites and export patches, the blocked reductions and the fixes in
-# converter/stages/onnx2tf_fixes.py.
+# top-k expert routing, a running product, a Gram matrix, triangles since) or in random timm and Hugging Face
+# samples (gmixer's square SwiGLU, a ConvNeXt block on a square map, skresnet's stacked paths, the resizes, CLIP's
+# nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed weights,
+# tnt's position map at batch > 1, mvitv2's relative positions, NesT's rank-5 attention and 6-axis slices, vit_wee's
+# square tokens) before the TF.js audit, the ONNX rewrites and export patches, the blocked reductions and the fixes
+# in converter/stages/onnx2tf_fixes.py.
 @pytest.mark.parametrize("model, shapes", [
     ("mlp_layernorm_gelu", ["2,32"]),
     ("attention_block", ["1,10,32"]),
@@ -296,6 +296,7 @@ BROWSER_MODELS = {"mlp_layernorm_gelu", "attention_block", "two_inputs", "residu
         ("expert_routing", ["1,6,16"]),
         ("gated_scores", ["2,8,8"]),
         ("gram_matrix", ["2,16,16"]),
+        ("triangles", ["1,8,8"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):
@@ -327,6 +328,8 @@ def test_small_architectures_pass_every_stage(tmp_path, model, shapes):
         graph = json.loads((out / "tfjs" / "model.json").read_text())["modelTopology"]["node"]
         assert [n["op"] for n in graph].count("Mean") == 4
         assert {s["tolerance"] for s in report["stages"] if s["precision"] == "fp32"} == {1e-4}
+    if model == "triangles":
+        assert [(r["op"], r["fix"]) for r in tfjs["rewrites"]] == [("MatrixBandPart", "masked")] * 2
     if model == "expert_routing":
         rewrites = [(r["op"], r["fix"], r["backends"]) for r in tfjs["rewrites"]]
         assert rewrites == [("TensorScatterUpdate", "copied", ["cpu"])]

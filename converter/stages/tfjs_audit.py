@@ -53,7 +53,16 @@ package version changes it. Four checks:
        before:  TensorScatterUpdate(zeros, indices, updates)
        after:   TensorScatterUpdate(AddV2(zeros, 0), indices, updates)
 
-6. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
+6. Band parts. tfjs-converter reads MatrixBandPart's num_upper from the input that holds num_lower (its op
+   list gives both `start: 1`), so every backend keeps the band [-num_lower, num_lower]: onnx2tf builds
+   `y.tril(-1)` as `y - band_part(y, 0, -1)`, and TF.js kept only the diagonal (rel 0.83). A band part whose
+   bounds are different constants becomes a select by its band, a constant mask (the last two dimensions from
+   TensorFlow's shape inference):
+
+       before:  MatrixBandPart(y, 0, -1)
+       after:   SelectV2(Greater(band, 0.5), y, 0)
+
+7. Kernels. The kernels a run dispatched (recorded by converter/js/run_tfjs.mjs) must be registered in every
    backend; what is missing is one error naming the nodes, kernels and backends.
 """
 
@@ -95,9 +104,13 @@ class Rewrite:
     what: str  # e.g. "activation tanh", "rank-4 bias"
     backends: list[str]  # the backends that could not run it fused, or that compute it wrong
     fix: str = "unfused"  # "unfused": split off the fused op; "tiled": an operand tiled over its batch axes;
-    # "dropped": control inputs taken off; "copied": an input the kernel writes into copied first
+    # "dropped": control inputs taken off; "copied": an input the kernel writes into copied first; "masked": a band
+    # part as a select
 
     def describe(self) -> str:
+        if self.fix == "masked":
+            return (f"{self.op} {self.node}: {self.what} as a select by its band (TF.js reads both bounds from the "
+                    "first)")
         if self.fix == "copied":
             return f"{self.op} {self.node}: {self.what} copied ({', '.join(self.backends)} would write into it)"
         if self.fix == "dropped":
@@ -266,6 +279,7 @@ def make_runnable(model_json: dict, folder: Path, backends=BACKENDS) -> list[Rew
     # On the graph with its fused ops runnable: TensorFlow cannot infer shapes past a fused op with a tensor bias
     # (timm's lambda_resnet50ts: every batched matmul went unchecked, and one computed a quarter of its output).
     rewrites += _tile_broadcast_batches(graph, folder, list(backends))
+    rewrites += _band_parts(graph, folder, list(backends))
     graph.commit(folder)
     return rewrites
 
@@ -393,6 +407,38 @@ def _tile_broadcast_batches(graph: _Graph, folder: Path, backends: list[str]) ->
     if unknown:
         warnings.warn("TF.js may broadcast these batched matmuls wrong (an unknown dimension hides whether an "
                       "inner batch axis broadcasts): " + "; ".join(unknown))
+    return rewrites
+
+
+def _band_parts(graph: _Graph, folder: Path, backends: list[str]) -> list[Rewrite]:
+    """Band parts with two different bounds as a select by their band (module docstring, 6)."""
+    nodes = [n for n in graph.nodes if n["op"] == "MatrixBandPart"]
+    if not nodes:
+        return []
+    from tensorflowjs.read_weights import read_weights
+
+    values = {w["name"]: w["data"] for w in read_weights(graph.json["weightsManifest"], str(folder), flatten=True)}
+    shapes = _inferred_shapes(graph.json, folder, [n["name"] for n in nodes])
+    rewrites = []
+    for node in nodes:
+        bounds = [values.get(i.split(":")[0]) for i in node["input"][1:3]]
+        out = shapes.get(node["name"], ([], None))[1]
+        if any(b is None or np.size(b) != 1 for b in bounds) or out is None or None in out[-2:]:
+            raise ConversionError(f"MatrixBandPart {node['name']}: TF.js computes a band part right only with equal "
+                                  "bounds, and this one's bounds or matrix size are not constants", stage="tfjs",
+                                  hint="report the model with this message")
+        lower, upper = (int(np.ravel(b)[0]) for b in bounds)
+        if lower == upper:
+            continue
+        rows, cols = np.arange(out[-2])[:, None], np.arange(out[-1])[None, :]
+        band = ((lower < 0) | (rows - cols <= lower)) & ((upper < 0) | (cols - rows <= upper))
+        dtype = node.get("attr", {}).get("T", {"type": "DT_FLOAT"})
+        mask = graph._constant(f"converter/rewrite_const/band/{out[-2]}x{out[-1]}/{lower}_{upper}",
+                               band.astype("<f4"))
+        inside = graph.node(f"{node['name']}/inside", "Greater", [mask, graph.scalar(0.5)], {"type": "DT_FLOAT"})
+        node.update(op="SelectV2", input=[inside, node["input"][0], graph.zero(dtype)], attr={"T": dtype})
+        rewrites.append(Rewrite(node["name"], "MatrixBandPart", f"bounds {lower}, {upper}", list(backends),
+                                fix="masked"))
     return rewrites
 
 

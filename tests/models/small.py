@@ -676,6 +676,21 @@ class GramMatrix(nn.Module):
         return y @ y.transpose(1, 2) / 16 + x
 
 
+class Triangles(nn.Module):
+    """Differences along the sequence, and a matrix's strict lower triangle plus its transposed strict upper one:
+    onnx2tf builds tril/triu as band parts, and tfjs-converter reads a band part's upper bound from its lower
+    bound's input, so TF.js kept the diagonal alone (rel 0.83) before converter/stages/tfjs_audit.py selected by
+    the band."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x: [1, 8, 8]
+        y = self.mix(x)
+        return torch.diff(y, dim=1), y.tril(-1) + y.triu(1).transpose(1, 2)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -728,6 +743,7 @@ ranking = seeded(Ranking)
 expert_routing = seeded(ExpertRouting)
 gated_scores = seeded(GatedScores)
 gram_matrix = seeded(GramMatrix)
+triangles = seeded(Triangles)
 
 
 def mobilenet_v2():
