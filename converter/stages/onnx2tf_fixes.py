@@ -49,6 +49,11 @@ over the batch (timm's sequencer2d_s runs its bidirectional LSTMs over the rows 
 0.5; tests/models/small.py:square_lstm). The fix builds such a transpose from the layout its input is held in
 (_held_layout: its shape, or strict mode's data where the shape fits several) and holds the output in ONNX's.
 
+triangles_in_onnx_layout: onnx2tf's Trilu takes the triangle of the last two axes of the tensor as it holds it, so
+on a channels-last map it took (width, channels) for ONNX's (height, width): conv(x).tril(1) on [1, 3, 8, 6] was off
+by rel 0.74 (tests/models/small.py:triangles). The fix hands Trilu its input in ONNX's layout and holds the
+result as the input was held.
+
 checked_once: strict mode chooses many ops' transposes (Reshape, MatMul, Concat, Conv, ...) by running the
 model built so far on data: each such op builds a Keras model from the inputs to its own input and runs it from
 the start (common_functions.dummy_tf_inference), so a model of N ops took O(N^2) layer calls and graph walks.
@@ -219,6 +224,34 @@ def transposed_inputs_flagged():
         return fixed
 
     with _wrapped_make_node((input_module,), wrap):
+        yield
+
+
+@contextlib.contextmanager
+def triangles_in_onnx_layout():
+    """Wrap onnx2tf's Trilu so that it takes the triangle of ONNX's last two axes (module docstring)."""
+    import numpy as np
+    import onnx2tf.ops.Trilu as trilu_module
+    import tensorflow as tf
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            held = _held_layout(graph_node.inputs[0], tf_layers_dict, kwargs)
+            if held is None or held[1] == identity(len(held[1])):
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            node, layout = held
+            info = tf_layers_dict[graph_node.inputs[0].name]
+            flag = info.get("before_op_output_shape_trans", True)
+            with _handed_over(info, tf.transpose(node, perm=[int(i) for i in np.argsort(layout)]),
+                              before_op_output_shape_trans=False):
+                result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            output = tf_layers_dict[graph_node.outputs[0].name]
+            output.update(tf_node=tf.transpose(output["tf_node"], perm=layout), before_op_output_shape_trans=flag)
+            return result
+
+        return fixed
+
+    with _wrapped_make_node((trilu_module,), wrap):
         yield
 
 

@@ -677,18 +677,19 @@ class GramMatrix(nn.Module):
 
 
 class Triangles(nn.Module):
-    """Differences along the sequence, and a matrix's strict lower triangle plus its transposed strict upper one:
-    onnx2tf builds tril/triu as band parts, and tfjs-converter reads a band part's upper bound from its lower
-    bound's input, so TF.js kept the diagonal alone (rel 0.83) before converter/stages/tfjs_audit.py selected by
-    the band."""
+    """Differences along the sequence, a matrix's strict lower triangle plus its transposed strict upper one, and
+    the upper triangle of a map: onnx2tf builds tril/triu as band parts, and tfjs-converter reads a band part's
+    upper bound from its lower bound's input, so TF.js kept the diagonal alone (rel 0.83) before
+    converter/stages/tfjs_audit.py selected by the band; and onnx2tf's Trilu took the triangle of a channels-last
+    map's (width, channels) (rel 0.74) before converter/stages/onnx2tf_fixes.py:triangles_in_onnx_layout."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.mix = nn.Linear(8, 8)
+        self.mix, self.conv = nn.Linear(8, 8), nn.Conv2d(3, 3, 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x: [1, 8, 8]
-        y = self.mix(x)
-        return torch.diff(y, dim=1), y.tril(-1) + y.triu(1).transpose(1, 2)
+    def forward(self, x: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = self.mix(x)  # x: [1, 8, 8], image: [1, 3, 8, 6]
+        return torch.diff(y, dim=1), y.tril(-1) + y.triu(1).transpose(1, 2), self.conv(image).tril(1)
 
 
 def seeded(cls, *args):
