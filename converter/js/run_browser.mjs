@@ -2,12 +2,12 @@
 // Usage: node run_browser.mjs request.json
 //
 // The request: {url (check.html on the converter's own server, ?model=model/), chromium, hardwareConcurrency,
-// runs, software_runs (for WebGL and WebGPU on a software renderer), combos: [{key, runtime, backend, threads, artifact}], cases: [[{name, dtype, shape, file}] per case],
-// out_prefix}. Each combo runs in a fresh page (a cold start: nothing cached, Cache-Control no-store), its
+// profile (Chromium's profile folder, which the caller removes), runs, software_runs (for WebGL and WebGPU on a
+// software renderer), combos: [{key, runtime, backend, threads, artifact}], cases: [[{name, dtype, shape, file}] per
+// case], out_prefix}. Each combo runs in a fresh page (a cold start: nothing cached, Cache-Control no-store), its
 // outputs are written as raw float32 files next to out_prefix, and one JSON line on stdout describes them:
 // {probe, chromium, records: {key: {outputs: [[{file, shape}]], coldMs, ..., error?}}}.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -40,13 +40,25 @@ async function openPage(context, url, hardwareConcurrency, problems) {
   return page;
 }
 
+// Closes Chromium once, from the end of the run or from a stop: Ctrl-C reaches this process with the converter's,
+// and the converter sends SIGTERM when it unwinds the stage. Chromium runs in a session of its own, so without
+// this it would outlive us (until its pipe closes) and keep writing into the profile being removed.
+let closing = null;
+function closeOnce(context) {
+  closing ??= context.close().catch(() => {});
+  return closing;
+}
+
 async function main() {
   const request = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
   const cases = request.cases.map(readCase);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'converter-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
+  // The profile lies in the converter's scratch folder, which it removes after this process has ended.
+  const context = await chromium.launchPersistentContext(request.profile, {
     executablePath: request.chromium, headless: true, args: ARGS,
   });
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+    process.on(signal, () => closeOnce(context).then(() => process.exit(code)));
+  }
   const reply = { chromium: context.browser()?.version() ?? null, records: {} };
   try {
     const problems = [];
@@ -83,13 +95,14 @@ async function main() {
     }
     if (problems.length) reply.problems = problems;
   } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await closeOnce(context);
   }
   process.stdout.write(JSON.stringify(reply) + '\n');
 }
 
 main().catch((err) => {
   console.error(err && err.stack ? err.stack : String(err));
+  // The converter quotes the log's last line: the message, not the stack's last frame.
+  console.error(`error: ${String(err && err.message ? err.message : err).split('\n')[0]}`);
   process.exit(1);
 });

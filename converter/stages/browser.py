@@ -44,6 +44,7 @@ FP32_RUNTIMES = ("onnx", "litert.js")
 # Test hook: a combination key whose outputs the page perturbs after the runtime computed them (a planted
 # fault, for the test that a failing backend is named). Never set outside tests.
 PLANT_ENV = "CONVERTER_BROWSER_PLANT"
+STOP_GRACE_S = 5.0  # how long the Node.js driver gets to close Chromium when the stage stops early (workers get 10)
 
 
 def chromium_path() -> Path | None:
@@ -185,6 +186,9 @@ def start_in_chromium(ctx: Context, artifact: Artifact, cases: list[Arrays], sta
     (PyTorch layout), with the measurements put into artifact.extra["browser"] and browser.json."""
     from ..serve import demo_server, url_of
 
+    # Scratch: the cases, the outputs, Chromium's profile and its temporary files, removed after Node.js ends. In
+    # the system's temporary folder, not the work folder: Chromium puts a Unix socket there, whose path may not be
+    # longer than 107 bytes.
     tmp = Path(tempfile.mkdtemp(prefix="browser-run-"))
     server = demo_server(ctx.work, 0)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
@@ -192,7 +196,8 @@ def start_in_chromium(ctx: Context, artifact: Artifact, cases: list[Arrays], sta
     threads = thread_count()
     log = ctx.work / "logs" / "browser.node.log"
     try:
-        request = {"url": url_of(server, PAGE), "chromium": str(chromium_path()), "runs": WARM_RUNS,
+        request = {"url": url_of(server, PAGE), "chromium": str(chromium_path()), "profile": str(tmp / "chromium"),
+                   "runs": WARM_RUNS,
                    "software_runs": SOFTWARE_RUNS,
                    # TF.js's wasm backend uses half of navigator.hardwareConcurrency: tell the page 2N cores.
                    "hardwareConcurrency": 2 * threads, "combos": combos(ctx, threads), "cases": [],
@@ -210,8 +215,10 @@ def start_in_chromium(ctx: Context, artifact: Artifact, cases: list[Arrays], sta
             request["cases"].append(feeds)
         (tmp / "request.json").write_text(json.dumps(request))
         with open(log, "a") as log_file:
+            # TMPDIR: Playwright's and Chromium's own temporary files go into the scratch folder too.
             process = subprocess.Popen(["node", str(RUNNER), str(tmp / "request.json")], stdout=subprocess.PIPE,
-                                       stderr=log_file, text=True, cwd=str(RUNNER.parent))
+                                       stderr=log_file, text=True, cwd=str(RUNNER.parent),
+                                       env={**os.environ, "TMPDIR": str(tmp)})
     except BaseException:
         server.shutdown()
         server.server_close()
@@ -229,13 +236,25 @@ def start_in_chromium(ctx: Context, artifact: Artifact, cases: list[Arrays], sta
             reply = json.loads(stdout.strip().splitlines()[-1])
             return _results(ctx, artifact, stage, reply, request["combos"])
         finally:
-            if process.poll() is None:
-                process.kill()
+            _stop(process)
             server.shutdown()
             server.server_close()
             shutil.rmtree(tmp, ignore_errors=True)
 
     return wait
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End the Node.js driver when the stage unwinds early (Ctrl-C, SIGTERM, an error): SIGTERM lets it close
+    Chromium first (run_browser.mjs); SIGKILL only if it has not ended after STOP_GRACE_S."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _results(ctx: Context, artifact: Artifact, stage: BrowserStage, reply: dict, planned: list[dict]):

@@ -104,7 +104,8 @@ class TfjsStage(Stage):
         return self.start_run(ctx, artifact, cases)()
 
     def start_run(self, ctx: Context, artifact: Artifact, cases: list[Arrays]):
-        return start_in_node(ctx.work / artifact.path, artifact, cases, log=ctx.work / "logs" / "tfjs.node.log")
+        return start_in_node(ctx.work / artifact.path, artifact, cases, log=ctx.work / "logs" / "tfjs.node.log",
+                             scratch=ctx.work)
 
 
 def write_graph_model(saved_model: Path, out: Path, precision: str) -> None:
@@ -261,13 +262,13 @@ def run_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: 
     return start_in_node(model_json, artifact, cases, log)()
 
 
-def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path):
+def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log: Path, scratch: Path | None = None):
     """Start one Node.js process that runs every case on every backend of NODE_BACKENDS (tensors travel as
     raw little-endian files) and return what waits for it. The wait returns each backend's outputs; it raises
     for a kernel that any backend of BACKENDS lacks (from the kernels the run dispatched), then for a backend
     whose run failed."""
     feeds = [[(b.artifact_name, case[b.name]) for b in artifact.inputs] for case in cases]
-    wait = start_node_request(model_json, feeds, [b.artifact_name for b in artifact.outputs], log)
+    wait = start_node_request(model_json, feeds, [b.artifact_name for b in artifact.outputs], log, scratch=scratch)
 
     def results() -> dict[str, list[Arrays]]:
         reply = wait()
@@ -284,18 +285,20 @@ def start_in_node(model_json: Path, artifact: Artifact, cases: list[Arrays], log
 
 
 def start_node_request(model_json: Path, cases: list[list[tuple[str, np.ndarray]]], outputs: list[str], log: Path,
-                       batch: int = 0, backends=NODE_BACKENDS, folder: Path | None = None):
+                       batch: int = 0, backends=NODE_BACKENDS, folder: Path | None = None,
+                       scratch: Path | None = None):
     """Start converter/js/run_tfjs.mjs on `model_json` for `cases` (each a list of (graph input name, array)),
     fetching the graph tensors `outputs` ("Identity:0"; any node's), on `backends`, and return what waits for its
     reply: {"kernels": [...], "backends": {backend: {"cases": [{"outputs": [meta]}]} or {"error": text}}}, each
     meta holding the tensor as "array" (or an "error" where `batch` asked for `batch` tensors per execution and
     TF.js could not compute this one). With `folder`, the tensors stay there as files ("file", "dtype", "shape";
-    read them with read_tensor) and the caller removes them. Raises ConversionError when Node.js or TF.js did not
-    start."""
+    read them with read_tensor) and the caller removes them. Otherwise they go into a folder made in `scratch`
+    (a conversion's work folder, so that a run killed outright leaves nothing outside it; default: the system's
+    temporary folder) and removed after. Raises ConversionError when Node.js or TF.js did not start."""
     node = shutil.which("node")
     if node is None:
         raise ConversionError("Node.js is not installed", stage="tfjs", hint="install Node.js 20 and run npm ci")
-    tmp = tempfile.mkdtemp(prefix="tfjs-run-", dir=folder)
+    tmp = tempfile.mkdtemp(prefix=".tfjs-run-", dir=folder or scratch)
     try:
         # cpu first: it registers the most kernels, so the audit sees the whole model before wasm may stop.
         request = {"model": str(model_json), "backends": sorted(backends, key=lambda b: b != "cpu"),
