@@ -247,10 +247,10 @@ EXTRA_ARGS = {"embedding_bags": ["--input-dtype", "int64", "--input-dtype", "flo
 BROWSER_MODELS = {"mlp_layernorm_gelu", "attention_block", "two_inputs", "residual_cnn", "embedding_bags"}
 
 
-# The last thirty-five failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
+# The last thirty-six failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
 # LayerNorms over several axes, circular padding, cdist, uneven adaptive and 3-D pooling, EmbeddingBag, area resizes,
 # dilated pools, a VAE decoder, an LSTM over as many sequences as steps, inputs of equal axes, an argmax as a float,
-# top-k expert routing, a running product, a Gram matrix, triangles since) or in random timm and Hugging Face
+# top-k expert routing, a running product, a Gram matrix, triangles, statistics over channels since) or in random timm and Hugging Face
 # samples (gmixer's square SwiGLU, a ConvNeXt block on a square map, skresnet's stacked paths, the resizes, CLIP's
 # nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed weights,
 # tnt's position map at batch > 1, mvitv2's relative positions, NesT's rank-5 attention and 6-axis slices, vit_wee's
@@ -297,6 +297,7 @@ BROWSER_MODELS = {"mlp_layernorm_gelu", "attention_block", "two_inputs", "residu
         ("gated_scores", ["2,8,8"]),
         ("gram_matrix", ["2,16,16"]),
         ("triangles", ["1,8,8", "1,3,8,6"]),
+        ("channel_stats", ["1,4,8,8"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

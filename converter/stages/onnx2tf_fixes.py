@@ -112,6 +112,14 @@ layout with the same held shape, onnx2tf transposes neither: torch.where(mask, s
 sequence (held NWC) and a Linear's scores (held as ONNX's) mixed time steps with features (rel 1.7;
 tests/models/small.py:gated_scores). The fix moves the ONNX-layout inputs channels-last first.
 
+reductions_flagged: a reduction with keepdims=0 drops axes from the layout onnx2tf holds its input in: the mean
+over the channels of a channels-last [N, C, H, W] map is held [N, H, W], as ONNX's, and one over the height
+[N, W, C], channels-last. onnx2tf flags the output by comparing the shapes, which cannot tell when the axes left
+after the batch have one length: x.var(dim=1, keepdim=True) (exported as a mean without keepdims, then a Reshape)
+on a square map was flagged channels-last, and the Reshape swapped its rows and columns (rel 0.44 on
+1x3x16x16; tests/models/small.py:channel_stats). The fix flags such an output from the input's held layout and the
+axes dropped (an argmax over the channels too).
+
 onnx_side_data: strict mode runs ONNX Runtime and the Keras model on the same input files
 (saved_model._strict_mode_data writes them in the layout onnx2tf gives its inputs, channels-last). Before ONNX
 Runtime reads one, onnx2tf moves it back to ONNX's layout only where the file's shape differs from the input's
@@ -545,6 +553,57 @@ def elementwise_layouts_kept():
 
     with _wrapped_make_node(modules, wrap):
         yield
+
+
+# Ops that reduce axes away unless keepdims=1.
+REDUCTIONS = ("ArgMax", "ArgMin", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+              "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare")
+
+
+@contextlib.contextmanager
+def reductions_flagged():
+    """Wrap onnx2tf's reductions so that an output without the reduced axes is flagged by the layout it is held in,
+    not by its equal axes (module docstring)."""
+    import importlib
+
+    modules = [importlib.import_module(f"onnx2tf.ops.{op}") for op in REDUCTIONS]
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            dropped = _dropped_axes(graph_node)
+            held = _held_layout(graph_node.inputs[0], tf_layers_dict, kwargs) if dropped else None
+            result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            output = graph_node.outputs[0]
+            shape, info = list(output.shape or []), tf_layers_dict.get(output.name, {})
+            if held is None or len(shape) < 3 or not hasattr(info.get("tf_node"), "shape"):
+                return result
+            kept = [axis for axis in held[1] if axis not in dropped]
+            perm = [sorted(kept).index(axis) for axis in kept]  # from the output's ONNX layout to its held one
+            if info["tf_node"].shape.as_list() == [shape[i] for i in perm]:
+                if perm == identity(len(shape)):  # "nhwc" too: ReduceMean copies its input's
+                    info.update(before_op_output_shape_trans=False, nhwc=False)
+                elif perm == channels_last(len(shape)):
+                    info["before_op_output_shape_trans"] = True
+            return result
+
+        return fixed
+
+    with _wrapped_make_node(modules, wrap):
+        yield
+
+
+def _dropped_axes(graph_node) -> set[int]:
+    """The input axes a reduction with keepdims=0 removes (constant axes only); empty where it keeps them."""
+    if graph_node.attrs.get("keepdims", 1):
+        return set()
+    rank = len(graph_node.inputs[0].shape or [])
+    if "axis" in graph_node.attrs or graph_node.op in ("ArgMax", "ArgMin"):
+        axes = [graph_node.attrs.get("axis", 0)]
+    elif len(graph_node.inputs) > 1 and hasattr(graph_node.inputs[1], "values"):
+        axes = [int(a) for a in graph_node.inputs[1].values.reshape(-1)]
+    else:
+        axes = list(graph_node.attrs.get("axes", []))
+    return {a % rank for a in axes} if rank and axes else set()
 
 
 def _onnx_layout_partners(graph_node, tf_layers_dict, kwargs) -> list[tuple[dict, int]]:

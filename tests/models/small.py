@@ -692,6 +692,21 @@ class Triangles(nn.Module):
         return torch.diff(y, dim=1), y.tril(-1) + y.triu(1).transpose(1, 2), self.conv(image).tril(1)
 
 
+class ChannelStats(nn.Module):
+    """Statistics over the channels of a square map ([1, 4, 8, 8]): their variance, which the export computes as a
+    mean without keepdims and a Reshape, and a mask of where one of the last two channels is the largest. onnx2tf flagged the mean
+    channels-last for its equal axes and the Reshape swapped rows and columns (rel 0.35) before
+    converter/stages/onnx2tf_fixes.py:reductions_flagged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.conv(x)
+        return y + y.var(dim=1, keepdim=True), y * (y.argmax(1) >= 2).unsqueeze(1)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -745,6 +760,7 @@ expert_routing = seeded(ExpertRouting)
 gated_scores = seeded(GatedScores)
 gram_matrix = seeded(GramMatrix)
 triangles = seeded(Triangles)
+channel_stats = seeded(ChannelStats)
 
 
 def mobilenet_v2():
