@@ -86,12 +86,12 @@ def test_tflite_gets_erf_from_elementary_ops_without_a_second_onnx2tf_run(tmp_pa
     from converter import Options, convert
     from converter.loading import LoadedModel
     from converter.stages import saved_model
-    from converter.stages.tflite import _erf
+    from converter.stages.tflite import _replacements
     sys.path.insert(0, str(Path(__file__).parent / "models"))
     from small import MlpLayerNormGelu
 
     x = np.linspace(-6, 6, 4001, dtype=np.float32)  # A&S's 1.5e-7, plus float32's rounding
-    assert np.max(np.abs(_erf(x).numpy() - np.array([math.erf(v) for v in x.astype(np.float64)]))) < 6e-7
+    assert np.max(np.abs(_replacements()["math.erf"](x).numpy() - np.array([math.erf(v) for v in x.astype(np.float64)]))) < 6e-7
 
     real, calls = saved_model.run_onnx2tf, []
     monkeypatch.setattr(saved_model, "run_onnx2tf", lambda *args: calls.append(1) or real(*args))
@@ -359,6 +359,26 @@ def test_cast_likes_become_casts(tmp_path, like_is_constant):
     assert [n.op_type for n in out.graph.node] == ["Cast", "Mul"]
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("divisor", [1.5, -0.7, None])
+def test_truncated_mods_keep_the_dividends_sign(tmp_path, divisor):
+    """onnx2tf builds every Mod as a floor modulo: a floating-point Mod with fmod=1 becomes a - b * trunc(a / b),
+    with ONNX Runtime's values for dividends and divisors of either sign (a constant divisor, or an input)."""
+    rng = np.random.default_rng(0)
+    constant = [] if divisor is None else [numpy_helper.from_array(np.array(divisor, np.float32), "b")]
+    inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 6])]
+    inputs += [helper.make_tensor_value_info("b", TensorProto.FLOAT, [4, 6])] if divisor is None else []
+    node = helper.make_node("Mod", ["a", "b"], ["y"], fmod=1, name="mod")
+    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              constant)
+    feeds = {"a": (rng.standard_normal((4, 6)) * 5).astype(np.float32)}
+    if divisor is None:
+        feeds["b"] = (rng.choice([-1, 1], (4, 6)) * rng.uniform(0.5, 2, (4, 6))).astype(np.float32)
+    out, got, expected = _rewritten_and_run(tmp_path, graph, feeds)
+    assert "Mod" not in {n.op_type for n in out.graph.node}
+    assert (np.sign(expected) == np.sign(feeds["a"])).mean() > 0.9  # fmod's sign: a floor modulo would fail this
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])

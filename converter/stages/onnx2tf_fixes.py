@@ -41,6 +41,12 @@ x[:, 1] took a feature instead of a time step (rel 1.15; a GRUCell run over 6 st
 rel 1.24; x[:, 2] of [1, 8, 8, 8] rel 1.71; tests/models/small.py:square_steps). The fix flags such an input by
 the transpose onnx2tf gave it (its ncw_nchw_ncdhw_perm).
 
+gathers_in_onnx_layout: onnx2tf's GatherElements converts its axis to channels-last only when both its data and its
+indices are flagged so, and hands the indices over as it holds them: with the data a [2, 10, 6] sequence held NWC
+and indices computed in ONNX's layout (torch.gather(x, 1, order) of tokens sorted by a score), it gathered along
+the wrong axis (rel 1.5; tests/models/small.py:token_sort). The fix hands it both in ONNX's layout, from the
+layouts they are held in, and holds the output in ONNX's.
+
 leading_axis_transposes: a Transpose whose perm moves the first axis (perm[0] != 0) is not converted axis by axis
 as onnx2tf converts the others; onnx2tf matches the lengths of the TF input's axes with the ONNX output's, each to
 the first free axis of its length (ops/Transpose.py). Where axes have one length that match is a guess: the
@@ -261,6 +267,41 @@ def triangles_in_onnx_layout():
 
     with _wrapped_make_node((trilu_module,), wrap):
         yield
+
+
+@contextlib.contextmanager
+def gathers_in_onnx_layout():
+    """Wrap onnx2tf's GatherElements so that it gathers from its data and indices in ONNX's layout (module
+    docstring)."""
+    import onnx2tf.ops.GatherElements as gather_module
+
+    def wrap(make_node):
+        def fixed(*, graph_node, tf_layers_dict, **kwargs):
+            inputs = graph_node.inputs[:2]
+            held = [_held_layout(t, tf_layers_dict, kwargs) for t in inputs]
+            if None in held or any(hasattr(t, "values") for t in inputs) \
+                    or all(perm == identity(len(perm)) for _, perm in held):
+                return make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            with contextlib.ExitStack() as stack:
+                for tensor, (node, perm) in zip(inputs, held):
+                    stack.enter_context(_handed_over(tf_layers_dict[tensor.name], _in_onnx_layout(node, perm),
+                                                     before_op_output_shape_trans=False, nhwc=False))
+                result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+            tf_layers_dict[graph_node.outputs[0].name].update(before_op_output_shape_trans=False, nhwc=False)
+            return result
+
+        return fixed
+
+    with _wrapped_make_node((gather_module,), wrap):
+        yield
+
+
+def _in_onnx_layout(node, perm: list[int]):
+    """`node`, held as transpose(ONNX's value, perm), moved back to ONNX's layout (the identity left as it is)."""
+    import numpy as np
+    import tensorflow as tf
+
+    return node if perm == identity(len(perm)) else tf.transpose(node, perm=[int(i) for i in np.argsort(perm)])
 
 
 @contextlib.contextmanager

@@ -773,9 +773,35 @@ def strided_dilations(node, facts: GraphFacts) -> list:
                              [out], name=f"{node.name}_strides")]
 
 
+def truncated_mods(node, facts: GraphFacts) -> list:
+    """A floating-point Mod with fmod=1 (torch.fmod, C's fmod: the remainder takes the dividend's sign) as
+    a - b * trunc(a / b), trunc(q) = Where(q < 0, Ceil(q), Floor(q)). onnx2tf ignores fmod and builds every Mod as
+    TensorFlow's floor modulo, whose remainder takes the divisor's sign: torch.fmod(5 * x, 1.5) was off by rel
+    1.23 on negative inputs (tests/models/small.py:trig_functions)."""
+    from onnx import TensorProto, helper
+
+    floats = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
+    if node.op_type != "Mod" or node.domain not in ("", "ai.onnx") or not _attributes(node).get("fmod", 0) \
+            or facts.element_types.get(node.input[0]) not in floats:
+        return [node]
+    a, b = node.input
+    out = node.output[0]
+    zero = facts.constant(f"{out}_zero", np.zeros((), helper.tensor_dtype_to_np_dtype(facts.element_types[a])))
+    q, names = f"{out}_quotient", [f"{out}_{part}" for part in ("negative", "ceil", "floor", "trunc", "multiple")]
+    negative, ceil, floor, trunc, multiple = names
+    return [helper.make_node("Div", [a, b], [q], name=f"{node.name}_quotient"),
+            helper.make_node("Less", [q, zero], [negative], name=f"{node.name}_negative"),
+            helper.make_node("Ceil", [q], [ceil], name=f"{node.name}_ceil"),
+            helper.make_node("Floor", [q], [floor], name=f"{node.name}_floor"),
+            helper.make_node("Where", [negative, ceil, floor], [trunc], name=f"{node.name}_trunc"),
+            helper.make_node("Mul", [b, trunc], [multiple], name=f"{node.name}_multiple"),
+            helper.make_node("Sub", [a, multiple], [out], name=node.name)]
+
+
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
 RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, pools_in_2d,
-         strided_dilations, dilated_transposed_convs, dilated_max_pools, cast_likes, reversed_slices, slices_in_5d]
+         strided_dilations, dilated_transposed_convs, dilated_max_pools, cast_likes, truncated_mods, reversed_slices,
+         slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

@@ -21,7 +21,7 @@ from ..parity import SCALE_FLOOR
 from .base import IO_RECORD, Arrays, Artifact, Context, Handoff, Stage, io_record
 from .onnx2tf_fixes import (blocked_reductions, channels_last_add, checked_once, computed_conv_weights,
                              constant_concats, constant_layouts_kept, cumulative_axes, equal_dims_channels_last,
-                             elementwise_layouts_kept, leading_axis_transposes, matmuls_in_onnx_layout,
+                             elementwise_layouts_kept, gathers_in_onnx_layout, leading_axis_transposes, matmuls_in_onnx_layout,
                              onnx_layout_broadcasts, onnx_side_data, onnx_side_path, reductions_flagged,
                              transposed_conv_inputs, transposed_inputs_flagged, triangles_in_onnx_layout)
 from .onnx_rewrites import onnx_for_onnx2tf
@@ -87,7 +87,7 @@ def run_onnx2tf(onnx_path: Path, scratch: Path, keep: list[str], seed: int, samp
                 leading_axis_transposes(), equal_dims_channels_last(), computed_conv_weights(), cumulative_axes(), \
                 constant_concats(), onnx_layout_broadcasts(), elementwise_layouts_kept(), onnx_side_data(), \
                 matmuls_in_onnx_layout(), transposed_conv_inputs(), transposed_inputs_flagged(), \
-                triangles_in_onnx_layout(), reductions_flagged(), checked_once():
+                triangles_in_onnx_layout(), reductions_flagged(), gathers_in_onnx_layout(), checked_once():
             return onnx2tf.convert(
                 input_onnx_file_path=str(source),
                 output_folder_path=str(scratch / "out"),

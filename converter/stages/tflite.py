@@ -17,18 +17,42 @@ from .saved_model import TF_MODEL, import_tensorflow
 TFLITE_MODEL = Handoff("tflite_model", "(tf.Module holder, ConcreteFunction) with TFLite-less ops decomposed")
 
 
-def _erf(x):
-    """Erf from ops TFLite has: Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (exact GELU's core)."""
+# TF ops that TFLite has no builtin for -> the symbol of onnx2tf's Keras op layer that calls it. The TFLite stages
+# trace the model again with those layers computing _replacements()[symbol]. tests/test_tflite_builtins.py finds
+# the ops that need one from onnx2tf's op modules and TFLite's converter.
+ELEMENTARY = {"Acos": "math.acos", "Acosh": "math.acosh", "Asin": "math.asin", "Asinh": "math.asinh",
+              "Atan": "math.atan", "Atanh": "math.atanh", "Cosh": "math.cosh", "Erf": "math.erf", "Sinh": "math.sinh",
+              "Tan": "math.tan"}
+
+
+def _replacements() -> dict:
+    """Symbol -> the same function from ops TFLite has (ATAN2, EXP, LOG, SQRT, SIN, COS, ...), within float32
+    rounding on the op's domain, NaN outside it."""
     import tensorflow as tf
 
-    a = tf.math.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
-    return tf.math.sign(x) * (1.0 - poly * tf.math.exp(-a * a))
+    m = tf.math
 
+    def erf(x):  # Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (exact GELU's core)
+        a = m.abs(x)
+        t = 1.0 / (1.0 + 0.3275911 * a)
+        poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
+        return m.sign(x) * (1.0 - poly * m.exp(-a * a))
 
-# TF ops that TFLite has no builtin for -> (the symbol of onnx2tf's Keras op layer, elementary replacement).
-ELEMENTARY = {"Erf": ("math.erf", _erf)}
+    def cos_of_asin(x):  # sqrt(1 - x^2), without the cancellation of 1 - x*x near |x| = 1
+        return m.sqrt((1.0 - x) * (1.0 + x))
+
+    return {
+        "math.acos": lambda x: m.atan2(cos_of_asin(x), x),
+        "math.acosh": lambda x: m.log(x + m.sqrt((x - 1.0) * (x + 1.0))),
+        "math.asin": lambda x: m.atan2(x, cos_of_asin(x)),
+        "math.asinh": lambda x: m.sign(x) * m.log(m.abs(x) + m.sqrt(x * x + 1.0)),
+        "math.atan": lambda x: m.atan2(x, tf.ones_like(x)),
+        "math.atanh": lambda x: 0.5 * m.log((1.0 + x) / (1.0 - x)),
+        "math.cosh": lambda x: 0.5 * (m.exp(x) + m.exp(-x)),
+        "math.erf": erf,
+        "math.sinh": lambda x: 0.5 * (m.exp(x) - m.exp(-x)),
+        "math.tan": lambda x: m.sin(x) / m.cos(x),
+    }
 
 
 class TfliteStage(Stage):
@@ -49,7 +73,7 @@ class TfliteStage(Stage):
         notes = []
         holder, concrete, keras_model = ctx.take(TF_MODEL)
         symbols = {getattr(layer, "symbol", None) for layer in keras_model.layers}
-        decompose = sorted(op for op, (symbol, _) in ELEMENTARY.items() if symbol in symbols)
+        decompose = sorted(op for op, symbol in ELEMENTARY.items() if symbol in symbols)
         if decompose:  # the same Keras model, traced again for TFLite alone (kept for the fp16 stage)
             if not ctx.has(TFLITE_MODEL):
                 ctx.give(TFLITE_MODEL, _decomposed(ctx, decompose))
@@ -108,7 +132,8 @@ def _decomposed(ctx: Context, ops: list[str]):
     import tensorflow as tf
 
     holder, _, keras_model = ctx.take(TF_MODEL)
-    replace = {ELEMENTARY[op][0]: ELEMENTARY[op][1] for op in ops}
+    replacements = _replacements()
+    replace = {ELEMENTARY[op]: replacements[ELEMENTARY[op]] for op in ops}
     layers = [layer for layer in keras_model.layers if getattr(layer, "symbol", None) in replace]
     originals = [layer.function for layer in layers]
     try:

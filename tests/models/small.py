@@ -707,6 +707,39 @@ class ChannelStats(nn.Module):
         return y + y.var(dim=1, keepdim=True), y * (y.argmax(1) >= 2).unsqueeze(1)
 
 
+class TrigFunctions(nn.Module):
+    """Inverse and hyperbolic trigonometric functions, atan2 and fmod of a Linear's output ([2, 6] -> [2, 11, 6]).
+    TFLite has no builtin for Acos, Acosh, Asin, Asinh, Atan, Atanh, Cosh, Sinh or Tan ("TFLite has no kernel for")
+    before converter/stages/tflite.py:ELEMENTARY, and onnx2tf built fmod as a floor modulo (rel 1.23) before
+    converter/stages/onnx_rewrites.py:truncated_mods."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.tanh(self.linear(x)) * 0.9
+        return torch.stack([torch.atan(3 * y), torch.asin(y), torch.acos(y), torch.sinh(2 * y), torch.cosh(2 * y),
+                            torch.tan(y), torch.asinh(4 * y), torch.acosh(2 + y), torch.atanh(y), torch.atan2(y, x),
+                            torch.fmod(5 * x, 1.5)], 1)
+
+
+class TokenSort(nn.Module):
+    """The four tokens of a [2, 10, 6] sequence with the highest scores, in order, weighted by their scores:
+    torch.gather with indices from an argsort. onnx2tf gathered the sequence (held NWC) with indices held as
+    ONNX's along the wrong axis (rel 0.94) before converter/stages/onnx2tf_fixes.py:gathers_in_onnx_layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(6, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.score(x).squeeze(-1)
+        top = s.argsort(dim=1, descending=True)[:, :4]
+        tokens = torch.gather(x, 1, top.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        return tokens * torch.gather(s, 1, top).unsqueeze(-1)
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -761,6 +794,8 @@ gated_scores = seeded(GatedScores)
 gram_matrix = seeded(GramMatrix)
 triangles = seeded(Triangles)
 channel_stats = seeded(ChannelStats)
+trig_functions = seeded(TrigFunctions)
+token_sort = seeded(TokenSort)
 
 
 def mobilenet_v2():
