@@ -344,6 +344,32 @@ def test_dilated_max_pools_become_maxima_of_slices(tmp_path, kernel, strides, di
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("shape, kernel, strides, pads, dilations", [
+    ([2, 3, 8, 8], [2, 2], [2, 2], [0, 0, 0, 0], [1, 1]),  # SegNet's
+    ([1, 2, 9, 7], [3, 3], [2, 2], [1, 1, 1, 1], [1, 1]),  # overlapping windows over padding
+    ([1, 2, 10, 11], [3, 2], [1, 2], [0, 1, 0, 0], [2, 1]),
+    ([2, 3, 4, 5], [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]),  # torch.onnx's plane offsets for max_unpool2d
+])
+def test_pool_indices_come_from_the_taps(tmp_path, shape, kernel, strides, pads, dilations):
+    """A MaxPool that gives its indices becomes its taps, compared in order: ONNX Runtime's maxima and indices
+    exactly, ties to the first tap in row-major order."""
+    import onnxruntime as ort
+
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=kernel, strides=strides, pads=pads,
+                            dilations=dilations, name="pool")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("i", TensorProto.INT64, None),
+                               helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    x[..., :2, :2] = 0.0  # ties
+    out, got, expected = _rewritten_and_run(tmp_path, graph, {"x": x})
+    assert "MaxPool" not in {n.op_type for n in out.graph.node}
+    np.testing.assert_array_equal(got, expected)
+    values = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(["y"], {"x": x})[0]
+              for m in (out.SerializeToString(), str(tmp_path / "in.onnx"))]
+    np.testing.assert_array_equal(*values)
+
+
 @pytest.mark.parametrize("like_is_constant", [True, False])
 def test_cast_likes_become_casts(tmp_path, like_is_constant):
     """onnx2tf has no CastLike (the one op in ONNX's registry without an onnx2tf module that torch.onnx writes:

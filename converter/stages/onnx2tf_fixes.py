@@ -123,8 +123,10 @@ over the channels of a channels-last [N, C, H, W] map is held [N, H, W], as ONNX
 [N, W, C], channels-last. onnx2tf flags the output by comparing the shapes, which cannot tell when the axes left
 after the batch have one length: x.var(dim=1, keepdim=True) (exported as a mean without keepdims, then a Reshape)
 on a square map was flagged channels-last, and the Reshape swapped its rows and columns (rel 0.44 on
-1x3x16x16; tests/models/small.py:channel_stats). The fix flags such an output from the input's held layout and the
-axes dropped (an argmax over the channels too).
+1x3x16x16; tests/models/small.py:channel_stats). And the output keeps its input's NHWC mark ("nhwc"), so the
+Unsqueeze in F.one_hot of an argmax over the channels put its new axis where a channels-last tensor's would go
+and the comparison with arange failed ("Dimensions must be equal"), on maps of any size. The fix flags and marks
+such an output from the input's held layout and the axes dropped.
 
 onnx_side_data: strict mode runs ONNX Runtime and the Keras model on the same input files
 (saved_model._strict_mode_data writes them in the layout onnx2tf gives its inputs, channels-last). Before ONNX
@@ -244,7 +246,6 @@ def transposed_inputs_flagged():
 @contextlib.contextmanager
 def triangles_in_onnx_layout():
     """Wrap onnx2tf's Trilu so that it takes the triangle of ONNX's last two axes (module docstring)."""
-    import numpy as np
     import onnx2tf.ops.Trilu as trilu_module
     import tensorflow as tf
 
@@ -256,8 +257,7 @@ def triangles_in_onnx_layout():
             node, layout = held
             info = tf_layers_dict[graph_node.inputs[0].name]
             flag = info.get("before_op_output_shape_trans", True)
-            with _handed_over(info, tf.transpose(node, perm=[int(i) for i in np.argsort(layout)]),
-                              before_op_output_shape_trans=False):
+            with _handed_over(info, _in_onnx_layout(node, layout), before_op_output_shape_trans=False):
                 result = make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
             output = tf_layers_dict[graph_node.outputs[0].name]
             output.update(tf_node=tf.transpose(output["tf_node"], perm=layout), before_op_output_shape_trans=flag)
@@ -470,7 +470,6 @@ def constant_concats():
 def onnx_layout_broadcasts():
     """Wrap onnx2tf's Add, Sub, Mul and Div so that where one fails, it is built with ONNX's broadcasting on its
     inputs moved to ONNX's layout (module docstring)."""
-    import numpy as np
     import onnx2tf.ops.Add as add_module
     import onnx2tf.ops.Div as div_module
     import onnx2tf.ops.Mul as mul_module
@@ -490,8 +489,7 @@ def onnx_layout_broadcasts():
                     raise
                 print(f"onnx_layout_broadcasts: {graph_node.op} {graph_node.name} built with ONNX's broadcasting "
                       "(onnx2tf's error above)", flush=True)
-                values = [node if perm == identity(len(perm)) else tf.transpose(node, perm=np.argsort(perm))
-                          for node, perm in held]
+                values = [_in_onnx_layout(node, perm) for node, perm in held]
                 dtype = next(v.dtype for i, v in zip(inputs, values) if not hasattr(i, "values"))
                 result = ops[graph_node.op](*[tf.cast(v, dtype) for v in values])
                 info = {"optype": graph_node.op, "shape": output.shape, "dtype": output.dtype,

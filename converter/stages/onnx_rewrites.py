@@ -691,19 +691,73 @@ def dilated_max_pools(node, facts: GraphFacts) -> list:
     of the input padded with the lowest value: the same maxima. onnx2tf builds it with TensorFlow's Dilation2D,
     which TFLite has no kernel for and TF.js's wasm backend computes wrongly (rel 0.025;
     tests/test_onnx2tf_workarounds.py)."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    if (node.op_type != "MaxPool" or node.domain not in ("", "ai.onnx") or len(node.output) > 1
-            or facts.element_types.get(node.input[0]) != TensorProto.FLOAT):
+    if not _tapped_pool(node, facts, indices=False) or not any(d > 1 for d in _attributes(node).get("dilations", [])):
+        return [node]
+    nodes, taps, _ = _pool_taps(node, facts)
+    return [*nodes, helper.make_node("Max", [tap for _, tap in taps], [node.output[0]], name=node.name)]
+
+
+def pool_indices(node, facts: GraphFacts) -> list:
+    """A 2-D MaxPool that also gives its indices, built from the pool's taps (_pool_taps): the maximum and the
+    flat index ((n * C + c) * H + y) * W + x of the first tap that holds it in row-major order, as ONNX Runtime and
+    PyTorch choose, by Greater, Max and Where. onnx2tf built the indices with TensorFlow's MaxPoolWithArgmax, which
+    counts in the channels-last layout (rel 2.0 on the indices), and TFLite has no kernel for that: a SegNet
+    decoder's max_unpool2d failed (tests/models/small.py:unpooling)."""
+    from onnx import helper
+
+    if not _tapped_pool(node, facts, indices=True) or len(_attributes(node)["kernel_shape"]) != 2:
         return [node]
     attributes = _attributes(node)
-    dilations, shape = attributes.get("dilations", []), facts.shapes.get(node.input[0])
-    if (not any(d > 1 for d in dilations) or attributes.get("ceil_mode", 0)
-            or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")
-            or not shape or any(d is None for d in shape[2:])):
-        return [node]
-    kernel, k = attributes["kernel_shape"], len(dilations)
-    strides, pads = attributes.get("strides", [1] * k), attributes.get("pads", [0] * 2 * k)
+    n, c, h, w = facts.shapes[node.input[0]]
+    strides, pads = attributes.get("strides", [1, 1]), attributes.get("pads", [0, 0, 0, 0])
+    dilations = attributes.get("dilations", [1, 1])
+    values, indices = node.output[:2]
+    nodes, taps, (out_h, out_w) = _pool_taps(node, facts)
+    # The flat index of each window's first tap; each tap adds its offset in the input.
+    rows, cols = np.meshgrid(np.arange(out_h) * strides[0] - pads[0], np.arange(out_w) * strides[1] - pads[1],
+                             indexing="ij")
+    planes = np.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * h * w
+    base = facts.constant(f"{indices}_base", planes + (rows * w + cols).astype(np.int64))
+    (_, best), offset = taps[0], facts.constant(f"{indices}_offset_0", np.array(0, np.int64))
+    for (i, j), tap in taps[1:]:
+        delta = facts.constant(f"{tap}_offset", np.array(i * dilations[0] * w + j * dilations[1], np.int64))
+        last = (i, j) == taps[-1][0]
+        better, chosen, maximum = f"{tap}_better", f"{tap}_chosen", values if last else f"{tap}_max"
+        nodes += [helper.make_node("Greater", [tap, best], [better], name=f"{node.name}_{better}"),
+                  helper.make_node("Max", [best, tap], [maximum], name=f"{node.name}_{maximum}"),
+                  helper.make_node("Where", [better, delta, offset], [chosen], name=f"{node.name}_{chosen}")]
+        best, offset = maximum, chosen
+    if len(taps) == 1:
+        nodes.append(helper.make_node("Identity", [best], [values], name=f"{node.name}_values"))
+    return [*nodes, helper.make_node("Add", [base, offset], [indices], name=node.name)]
+
+
+def _tapped_pool(node, facts: GraphFacts, indices: bool) -> bool:
+    """Whether `node` is a float32 MaxPool with (or without) an indices output that _pool_taps can build."""
+    from onnx import TensorProto
+
+    if (node.op_type != "MaxPool" or node.domain not in ("", "ai.onnx")
+            or (len(node.output) > 1 and bool(node.output[1])) != indices
+            or facts.element_types.get(node.input[0]) != TensorProto.FLOAT):
+        return False
+    attributes, shape = _attributes(node), facts.shapes.get(node.input[0])
+    return (not attributes.get("ceil_mode", 0) and not attributes.get("storage_order", 0)
+            and attributes.get("auto_pad", b"NOTSET") in (b"NOTSET", b"VALID") and bool(shape)
+            and all(isinstance(d, int) and d > 0 for d in shape[1 if indices else 2:]) and bool(not indices or shape[0]))
+
+
+def _pool_taps(node, facts: GraphFacts) -> tuple[list, list[tuple[tuple, str]], list[int]]:
+    """A max pool's window taps: (nodes: its input padded with float32's lowest value and one strided Slice per
+    tap, [(tap position in the window, its tensor)] in row-major order, the output's spatial sizes)."""
+    from onnx import helper
+
+    attributes, shape = _attributes(node), facts.shapes[node.input[0]]
+    kernel = attributes["kernel_shape"]
+    k = len(kernel)
+    dilations, strides = attributes.get("dilations", [1] * k), attributes.get("strides", [1] * k)
+    pads = attributes.get("pads", [0] * 2 * k)
     out, c = node.output[0], facts.constant
     sizes = [(n + pads[i] + pads[i + k] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1
              for i, n in enumerate(shape[2:])]
@@ -721,8 +775,8 @@ def dilated_max_pools(node, facts: GraphFacts) -> list:
                                                 c(f"{name}_axes", np.arange(2, 2 + k, dtype=np.int64)),
                                                 c(f"{name}_steps", np.array(strides, np.int64))],
                                       [name], name=f"{node.name}_{name}"))
-        taps.append(name)
-    return [*nodes, helper.make_node("Max", taps, [out], name=node.name)]
+        taps.append((tap, name))
+    return nodes, taps, sizes
 
 
 def cast_likes(node, facts: GraphFacts) -> list:
@@ -800,8 +854,8 @@ def truncated_mods(node, facts: GraphFacts) -> list:
 
 # reversed_slices before slices_in_5d: the Gathers it writes for a tensor of more than 5 axes are merged there.
 RULES = [norm_as_sums, resize_as_matmul, einsum_as_matmul, layer_norms_over_one_axis, wrapped_pads, pools_in_2d,
-         strided_dilations, dilated_transposed_convs, dilated_max_pools, cast_likes, truncated_mods, reversed_slices,
-         slices_in_5d]
+         strided_dilations, dilated_transposed_convs, dilated_max_pools, pool_indices, cast_likes, truncated_mods,
+         reversed_slices, slices_in_5d]
 # The rules that the ONNX artifact itself gets (ONNX Runtime Web runs it); onnx2tf reads the artifact, so it
 # gets them too.
 ARTIFACT_RULES = [instance_norm_blocked]

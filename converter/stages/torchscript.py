@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
@@ -39,10 +40,26 @@ def _run_module(ctx: Context, module, cases: list[Arrays]) -> list[Arrays]:
     return results
 
 
+@contextlib.contextmanager
+def _traceable_checks():
+    """F.max_unpool1d/2d/3d check the output size they compute from input.size(), which the tracer gives as
+    tensors, with torch._check_value, which takes only a bool: every model with max unpooling failed to trace
+    ("cond must be a bool, but got a Tensor"; pytorch/pytorch#189298). While tracing, the check reads the sizes as
+    ints; it raises as before for a negative one."""
+    import torch.nn.functional as F
+
+    original = F._check_unpool_output_size
+    F._check_unpool_output_size = lambda output_size, dim: original([int(d) for d in output_size], dim)
+    try:
+        yield
+    finally:
+        F._check_unpool_output_size = original
+
+
 def _trace(module, example: tuple):
     import torch
 
-    with torch.no_grad():
+    with torch.no_grad(), _traceable_checks():
         # strict=False lets dict outputs through (segmentation models return {"out": ...}).
         # check_trace re-runs the model to compare; the parity check does that properly.
         return torch.jit.trace(module, example, strict=False, check_trace=False)

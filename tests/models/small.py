@@ -694,9 +694,11 @@ class Triangles(nn.Module):
 
 class ChannelStats(nn.Module):
     """Statistics over the channels of a square map ([1, 4, 8, 8]): their variance, which the export computes as a
-    mean without keepdims and a Reshape, and a mask of where one of the last two channels is the largest. onnx2tf flagged the mean
+    mean without keepdims and a Reshape, and a one-hot mask of the largest channel. onnx2tf flagged the mean
     channels-last for its equal axes and the Reshape swapped rows and columns (rel 0.35) before
-    converter/stages/onnx2tf_fixes.py:reductions_flagged."""
+    converter/stages/onnx2tf_fixes.py:reductions_flagged, and, on any map, failed on the one-hot's comparison of the indices
+    with arange(4) (the argmax was marked NHWC as its input was, and the Unsqueeze before the comparison put its new
+    axis where a channels-last tensor's would go) until that fix cleared the mark too."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -704,7 +706,7 @@ class ChannelStats(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.conv(x)
-        return y + y.var(dim=1, keepdim=True), y * (y.argmax(1) >= 2).unsqueeze(1)
+        return y + y.var(dim=1, keepdim=True), y * nn.functional.one_hot(y.argmax(1), 4).permute(0, 3, 1, 2)
 
 
 class TrigFunctions(nn.Module):
@@ -738,6 +740,21 @@ class TokenSort(nn.Module):
         top = s.argsort(dim=1, descending=True)[:, :4]
         tokens = torch.gather(x, 1, top.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         return tokens * torch.gather(s, 1, top).unsqueeze(-1)
+
+
+class Unpooling(nn.Module):
+    """A SegNet-style encoder and decoder on a [1, 3, 12, 10] image: max pooling that keeps its indices, and
+    max_unpool2d with them. onnx2tf built the indices with TensorFlow's MaxPoolWithArgmax, counted channels-last
+    (rel 1.0 on the output), and TFLite had no kernel for it, before
+    converter/stages/onnx_rewrites.py:pool_indices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encode, self.decode = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, where = nn.functional.max_pool2d(torch.relu(self.encode(x)), 2, return_indices=True)
+        return self.decode(nn.functional.max_unpool2d(y * 2, where, 2))
 
 
 def seeded(cls, *args):
@@ -796,6 +813,7 @@ triangles = seeded(Triangles)
 channel_stats = seeded(ChannelStats)
 trig_functions = seeded(TrigFunctions)
 token_sort = seeded(TokenSort)
+unpooling = seeded(Unpooling)
 
 
 def mobilenet_v2():
