@@ -247,11 +247,12 @@ EXTRA_ARGS = {"embedding_bags": ["--input-dtype", "int64", "--input-dtype", "flo
 BROWSER_MODELS = {"mlp_layernorm_gelu", "attention_block", "two_inputs", "residual_cnn", "embedding_bags"}
 
 
-# The last thirty-nine failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
+# The last forty failed for a new user (issue 9; a bidirectional GRU, a running sum, flips, an affine warp,
 # LayerNorms over several axes, circular padding, cdist, uneven adaptive and 3-D pooling, EmbeddingBag, area resizes,
 # dilated pools, a VAE decoder, an LSTM over as many sequences as steps, inputs of equal axes, an argmax as a float,
 # top-k expert routing, a running product, a Gram matrix, triangles, statistics over channels, inverse trigonometry
-# and fmod, tokens sorted by a score, max unpooling since) or in random timm and Hugging Face samples (gmixer's square SwiGLU, a ConvNeXt block on a square map, skresnet's stacked paths, the resizes, CLIP's
+# and fmod, tokens sorted by a score, max unpooling, an input's triangle since) or in random timm and Hugging Face
+# samples (gmixer's square SwiGLU, a ConvNeXt block on a square map, skresnet's stacked paths, the resizes, CLIP's
 # nested outputs, mobilevitv2's wide GroupNorm, maxvit_rmlp_nano's equal dimensions, CondConv's computed weights,
 # tnt's position map at batch > 1, mvitv2's relative positions, NesT's rank-5 attention and 6-axis slices, vit_wee's
 # square tokens) before the TF.js audit, the ONNX rewrites and export patches, the blocked reductions and the fixes
@@ -301,6 +302,7 @@ BROWSER_MODELS = {"mlp_layernorm_gelu", "attention_block", "two_inputs", "residu
         ("trig_functions", ["2,6"]),
         ("token_sort", ["2,10,6"]),
         ("unpooling", ["1,3,12,10"]),
+        ("input_triangle", ["1,4,5,4"]),
     ]),
 ])
 def test_small_architectures_pass_every_stage(tmp_path, model, shapes):

@@ -757,6 +757,21 @@ class Unpooling(nn.Module):
         return self.decode(nn.functional.max_unpool2d(y * 2, where, 2))
 
 
+class InputTriangle(nn.Module):
+    """Attention over the last two axes of a [1, 4, 5, 4] input (einsums), plus the input's lower triangle: the
+    input is held channels-last, [1, 5, 4, 4], which two layouts fit (channels and width have one length), and the
+    Trilu's correction took the first of them, rows for channels (rel 0.60), before
+    converter/stages/onnx2tf_fixes.py:_held_layout read a graph input's layout from the transpose onnx2tf gave it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = torch.einsum("bhqd,bhkd->bhqk", self.query(x), x).softmax(-1)
+        return torch.einsum("bhqk,bhkd->bhqd", scores, x) + x.tril()
+
+
 def seeded(cls, *args):
     def build():
         torch.manual_seed(0)
@@ -814,6 +829,7 @@ channel_stats = seeded(ChannelStats)
 trig_functions = seeded(TrigFunctions)
 token_sort = seeded(TokenSort)
 unpooling = seeded(Unpooling)
+input_triangle = seeded(InputTriangle)
 
 
 def mobilenet_v2():
