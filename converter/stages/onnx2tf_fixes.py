@@ -514,7 +514,7 @@ def _held_layout(tensor, tf_layers_dict, kwargs) -> tuple | None:
     """(tensor as onnx2tf holds it, perm from ONNX's layout to that) for a constant or an activation of static
     shape, or None. Where the held shape fits several perms (axes of one length), a graph input's is the transpose
     onnx2tf gave it, and strict mode's data decides the others' (a graph input has none: x.tril() of a
-    [1, 4, 5, 4] input took the first fitting perm, rows for channels, rel 0.60; tests/models/small.py:triangles)."""
+    [1, 4, 5, 4] input took the first fitting perm, rows for channels, rel 0.60; tests/models/small.py:input_triangle)."""
     import numpy as np
     import tensorflow as tf
 
@@ -529,8 +529,9 @@ def _held_layout(tensor, tf_layers_dict, kwargs) -> tuple | None:
         return node, identity(len(shape))
     perms = [p for p in fitting_perms(tuple(shape), node.shape.as_list()) if p[:1] in ([], [0])]
     given = info.get("ncw_nchw_ncdhw_perm")  # a graph input: the perm from its held layout back to ONNX's
-    if len(perms) > 1 and given is not None and [int(i) for i in np.argsort(given)] in perms:
-        return node, [int(i) for i in np.argsort(given)]
+    held = [int(i) for i in np.argsort(given)] if given is not None else None
+    if len(perms) > 1 and held in perms:
+        return node, held
     values = _strict_values(tensor, node, tf_layers_dict, kwargs) if len(perms) > 1 else None
     if values is not None:
         expected, actual = (np.asarray(v, np.float64) for v in values)  # masks too
